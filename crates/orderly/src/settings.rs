@@ -1,0 +1,180 @@
+//! System-wide settings, and the environment they can come from (`SHUTDOWN_DELAY`,
+//! `SHUTDOWN_TIMEOUT`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::report::ExitCodes;
+use crate::signal::SighupPolicy;
+
+/// Where a system reads its settings from the environment (`SHUTDOWN_DELAY`,
+/// `SHUTDOWN_TIMEOUT`).
+///
+/// The process environment by default; tests pass a map instead of changing the process's.
+#[derive(Clone, Default)]
+pub struct Env(Source);
+
+#[derive(Clone, Default)]
+enum Source {
+    #[default]
+    Process,
+    Map(Arc<HashMap<String, String>>),
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self(Source::Process)
+    }
+
+    /// Exactly these variables and no others.
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self(Source::Map(Arc::new(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )))
+    }
+
+    /// No variables at all.
+    pub fn empty() -> Self {
+        Self::from_pairs(std::iter::empty::<(String, String)>())
+    }
+
+    /// The value of `name`, if set (and valid Unicode).
+    pub fn get(&self, name: &str) -> Option<String> {
+        match &self.0 {
+            Source::Process => std::env::var(name).ok(),
+            Source::Map(map) => map.get(name).cloned(),
+        }
+    }
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Source::Process => f.write_str("Env::process()"),
+            Source::Map(map) => {
+                // Values may be secrets: show the names only.
+                let mut names: Vec<&String> = map.keys().collect();
+                names.sort();
+                f.debug_tuple("Env::from_pairs").field(&names).finish()
+            }
+        }
+    }
+}
+
+/// The shutdown delay variable.
+pub const SHUTDOWN_DELAY: &str = "SHUTDOWN_DELAY";
+/// The global shutdown deadline variable.
+pub const SHUTDOWN_TIMEOUT: &str = "SHUTDOWN_TIMEOUT";
+
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) shutdown_delay: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) start_timeout: Option<Duration>,
+    pub(crate) stop_timeout: Option<Duration>,
+    pub(crate) sighup: SighupPolicy,
+    pub(crate) exit_codes: ExitCodes,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            shutdown_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(25),
+            start_timeout: None,
+            stop_timeout: None,
+            sighup: SighupPolicy::default(),
+            exit_codes: ExitCodes::default(),
+        }
+    }
+}
+
+/// Parses a duration such as `500ms`, `5s`, `1.5s`, `2m`, `1h`, `1m30s` or `0`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if text.is_empty() {
+        return Err("an empty value".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(number_len);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("'{text}': '{number}' is not a number"))?;
+        let scale = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(format!("'{text}': a unit is required (ms, s, m or h)")),
+            other => {
+                return Err(format!(
+                    "'{text}': unknown unit '{other}' (use ms, s, m or h)"
+                ));
+            }
+        };
+        total += Duration::try_from_secs_f64(value * scale)
+            .map_err(|_| format!("'{text}' is out of range"))?;
+        rest = tail;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration(" 1.5s "), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn rejects_with_a_reason() {
+        assert!(parse_duration("").unwrap_err().contains("empty"));
+        assert!(
+            parse_duration("5")
+                .unwrap_err()
+                .contains("unit is required")
+        );
+        assert!(
+            parse_duration("5 sec")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(parse_duration("abc").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_duration("1..2s")
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(parse_duration("-1s").unwrap_err().contains("unknown unit"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the lifecycle core, one module per concern.
+
+mod smoke;
