@@ -110,3 +110,8 @@ pub use report::{ComponentReport, ExitCodes, ExitReason, Outcome, Report};
 pub use settings::{Env, SHUTDOWN_DELAY, SHUTDOWN_TIMEOUT};
 pub use signal::{SighupPolicy, Signal};
 pub use system::{Running, StartError, System};
+
+// The README's example is compiled with the doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

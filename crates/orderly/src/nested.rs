@@ -79,8 +79,7 @@ impl Component for System {
                         let _ = tx.send(report);
                         return Ok(());
                     }
-                    changed = status.changed() => {
-                        if changed.is_err() { continue; }
+                    Ok(()) = status.changed() => {
                         let snapshot = status.borrow_and_update().clone();
                         if snapshot.phase == Phase::Running {
                             let probe = snapshot.readiness();

@@ -233,30 +233,25 @@ impl Report {
         let components = self.summary();
         let start_ms = self.start_took.as_secs_f64() * 1000.0;
         let stop_ms = self.stop_took.as_secs_f64() * 1000.0;
+        macro_rules! report {
+            ($level:ident) => {
+                tracing::$level!(
+                    system,
+                    event = "shutdown_report",
+                    exit_code,
+                    reason,
+                    start_ms,
+                    stop_ms,
+                    restarts = self.restarts,
+                    components,
+                    "shutdown report"
+                )
+            };
+        }
         if self.is_clean() {
-            tracing::info!(
-                system,
-                event = "shutdown_report",
-                exit_code,
-                reason,
-                start_ms,
-                stop_ms,
-                restarts = self.restarts,
-                components,
-                "shutdown report"
-            );
+            report!(info);
         } else {
-            tracing::error!(
-                system,
-                event = "shutdown_report",
-                exit_code,
-                reason,
-                start_ms,
-                stop_ms,
-                restarts = self.restarts,
-                components,
-                "shutdown report"
-            );
+            report!(error);
         }
     }
 }

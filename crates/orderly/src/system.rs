@@ -301,7 +301,10 @@ pub(crate) struct Launched {
 impl Launched {
     /// Waits until the system is running (or has stopped).
     pub(crate) async fn started(mut self, inner: Arc<Inner>) -> Result<Running, StartError> {
-        let running = self.resources.wait_for(Option::is_some).await.is_ok();
+        // A system that reached `Running` and already stopped again (a component asked at once)
+        // did start: hand out the handle, whose `wait` returns the report.
+        let running = self.resources.wait_for(Option::is_some).await.is_ok()
+            || inner.status.subscribe().borrow().started;
         if running {
             Ok(Running {
                 inner,
@@ -324,20 +327,26 @@ pub(crate) fn report_of(inner: &Inner, joined: Result<Report, tokio::task::JoinE
         } else {
             crate::error::Failure::new(crate::error::FailureKind::Cancelled)
         };
-        let reason = ExitReason::Failed {
-            component: Arc::from("orderly supervisor"),
-            failure,
-        };
-        Report {
-            system: inner.name.clone(),
-            exit_code: inner.settings.exit_codes.code(&reason, false),
-            reason,
-            components: Vec::new(),
-            start_took: Duration::ZERO,
-            stop_took: Duration::ZERO,
-            restarts: 0,
-        }
+        failed_before_start(inner, Arc::from("orderly supervisor"), failure)
     })
+}
+
+/// A report for a system that failed before any component ran.
+fn failed_before_start(
+    inner: &Inner,
+    component: Arc<str>,
+    failure: crate::error::Failure,
+) -> Report {
+    let reason = ExitReason::Failed { component, failure };
+    Report {
+        system: inner.name.clone(),
+        exit_code: inner.settings.exit_codes.code(&reason, false),
+        reason,
+        components: Vec::new(),
+        start_took: Duration::ZERO,
+        stop_took: Duration::ZERO,
+        restarts: 0,
+    }
 }
 
 /// A system that started and runs in this process; see [`System::start`].
@@ -450,19 +459,8 @@ impl StartError {
     }
 
     fn already_running(inner: &Inner) -> Self {
-        let reason = ExitReason::Failed {
-            component: inner.name.clone(),
-            failure: crate::error::Failure::error("the system is already running".into()),
-        };
-        Self(Box::new(Report {
-            system: inner.name.clone(),
-            exit_code: inner.settings.exit_codes.code(&reason, false),
-            reason,
-            components: Vec::new(),
-            start_took: Duration::ZERO,
-            stop_took: Duration::ZERO,
-            restarts: 0,
-        }))
+        let failure = crate::error::Failure::error("the system is already running".into());
+        Self::from_report(failed_before_start(inner, inner.name.clone(), failure))
     }
 
     /// The report.
