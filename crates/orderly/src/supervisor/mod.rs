@@ -237,6 +237,8 @@ impl Supervisor {
             .iter()
             .any(|r| matches!(r.outcome, Outcome::StopFailed(_)));
         let exit_code = self.inner.settings.exit_codes.code(&reason, stop_failed);
+        // Nothing runs any more: release the resources (pools, connections) the handle holds.
+        self.published.send_replace(None);
         self.inner
             .status
             .update(|status| status.phase = Phase::Stopped);
