@@ -245,7 +245,8 @@ impl EventStream {
 /// Emits events to subscribers and, when enabled, to `tracing`.
 #[derive(Debug)]
 pub(crate) struct Bus {
-    tx: broadcast::Sender<Event>,
+    /// Made at the first subscription: a system nobody subscribes to allocates no buffer.
+    tx: std::sync::OnceLock<broadcast::Sender<Event>>,
     system: Arc<str>,
     origin: Instant,
     log: bool,
@@ -254,7 +255,7 @@ pub(crate) struct Bus {
 impl Bus {
     pub(crate) fn new(system: Arc<str>, log: bool) -> Self {
         Self {
-            tx: broadcast::Sender::new(4096),
+            tx: std::sync::OnceLock::new(),
             system,
             origin: Instant::now(),
             log,
@@ -263,7 +264,10 @@ impl Bus {
 
     pub(crate) fn subscribe(&self) -> EventStream {
         EventStream {
-            rx: self.tx.subscribe(),
+            rx: self
+                .tx
+                .get_or_init(|| broadcast::Sender::new(4096))
+                .subscribe(),
             missed: 0,
         }
     }
@@ -278,8 +282,10 @@ impl Bus {
         if self.log {
             log(&event);
         }
-        // No subscriber is not an error.
-        let _ = self.tx.send(event);
+        if let Some(tx) = self.tx.get() {
+            // No subscriber left is not an error.
+            let _ = tx.send(event);
+        }
     }
 }
 

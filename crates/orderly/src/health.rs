@@ -177,6 +177,14 @@ impl Status {
         }
     }
 
+    fn is_ready(&self) -> bool {
+        self.phase == Phase::Running
+            && !self
+                .components
+                .iter()
+                .any(|c| !c.ignorable && c.health.is_unhealthy())
+    }
+
     /// Readiness: passes while running, not shutting down, with no required component
     /// unhealthy. False the instant shutdown begins, and never true again during the drain.
     pub fn readiness(&self) -> Probe {
@@ -252,11 +260,10 @@ impl StatusCell {
     fn update_then(&self, f: impl FnOnce(&mut Status), first: Option<EventKind>) {
         let mut flipped = None;
         self.tx.send_modify(|status| {
-            let before = status.readiness().ok;
+            let before = status.is_ready();
             f(status);
-            let after = status.readiness();
-            if after.ok != before {
-                flipped = Some(after);
+            if status.is_ready() != before {
+                flipped = Some(status.readiness());
             }
         });
         if let Some(kind) = first {

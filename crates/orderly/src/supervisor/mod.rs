@@ -591,6 +591,8 @@ impl Supervisor {
             .collect();
         let mut remaining = started.iter().filter(|&&s| s).count();
         let mut flight = Flight::new();
+        let deadline = tokio::time::sleep_until(deadline);
+        tokio::pin!(deadline);
         loop {
             while let Some(node) = ready.pop() {
                 self.launch_stop(node, &mut flight);
@@ -606,7 +608,7 @@ impl Supervisor {
                         return Stopped::Forced(signal);
                     }
                 }
-                () = tokio::time::sleep_until(deadline) => {
+                () = &mut deadline => {
                     let still: Vec<Arc<str>> = self.abandon_all(&mut flight);
                     return Stopped::Deadline(still);
                 }
