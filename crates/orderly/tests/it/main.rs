@@ -1,3 +1,4 @@
 //! Integration tests of the lifecycle core, one module per concern.
 
+mod process;
 mod smoke;

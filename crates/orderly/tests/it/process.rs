@@ -1,0 +1,294 @@
+//! Real processes: the `09_service` example runs as a child process and receives real signals;
+//! its JSON log lines and its exit code are the oracle.
+//!
+//! `cargo test` builds the examples; `cargo test --test it` alone does not, so after a change run
+//! `cargo test -p orderly` (or `cargo build -p orderly --examples`) first: a missing or stale
+//! fixture fails with a message that says so. These tests use the real clock: their timeouts
+//! only stop a broken test from hanging, and nothing asserts how long anything took.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// A guard against a hung test, never an expectation of speed.
+const GUARD: Duration = Duration::from_secs(30);
+
+/// The service's components in start order.
+const CHAIN: [&str; 4] = ["config", "db", "cache", "http"];
+
+/// `target/<profile>/examples/09_service`, next to the `deps` folder this test runs from.
+fn fixture() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary runs from target/<profile>/deps");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("09_service{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run these tests with `cargo test -p orderly`, which builds the \
+                 examples (`cargo test --test it` alone does not)",
+                path.display()
+            )
+        });
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let newest = newest_change(&sources.join("src"))
+        .max(newest_change(&sources.join("examples/09_service.rs")));
+    assert!(
+        built >= newest,
+        "{} is older than the sources: run `cargo test -p orderly`, which rebuilds the examples",
+        path.display()
+    );
+    path
+}
+
+/// The latest modification time of a file, or of any file below a folder.
+fn newest_change(path: &Path) -> SystemTime {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return SystemTime::UNIX_EPOCH;
+    };
+    if !meta.is_dir() {
+        return meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| newest_change(&entry.path()))
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// The service running as a child process, and every log line read from it so far.
+struct Service {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    log: Vec<Value>,
+}
+
+impl Service {
+    /// Starts the service with exactly these environment variables.
+    fn spawn(env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(fixture())
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the 09_service example");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+            log: Vec::new(),
+        }
+    }
+
+    /// The next log line, parsed; `None` once the service closed its stdout.
+    async fn next_line(&mut self) -> Option<Value> {
+        let line = tokio::time::timeout(GUARD, self.lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no log line within {GUARD:?}; log: {:#?}", self.log))
+            .expect("read the service's stdout")?;
+        let value: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"));
+        self.log.push(value.clone());
+        Some(value)
+    }
+
+    /// Reads the log until the line of `event` (about `component`, if given).
+    async fn wait_for(&mut self, event: &str, component: Option<&str>) {
+        while let Some(line) = self.next_line().await {
+            if line["event"] == event
+                && component.is_none_or(|component| line["component"] == component)
+            {
+                return;
+            }
+        }
+        panic!(
+            "the service exited before logging {event} {component:?}; log: {:#?}",
+            self.log
+        );
+    }
+
+    fn signal(&self, signal: Signal) {
+        let pid = self.child.id().expect("the service is running");
+        let pid = Pid::from_raw(i32::try_from(pid).expect("a pid fits in i32"));
+        kill(pid, signal).unwrap_or_else(|error| panic!("send {signal} to the service: {error}"));
+    }
+
+    /// Reads the log to its end and waits for the exit; returns the exit code and the whole log.
+    async fn exit(mut self) -> (i32, Vec<Value>) {
+        while self.next_line().await.is_some() {}
+        let status = tokio::time::timeout(GUARD, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the service did not exit within {GUARD:?}"))
+            .expect("wait for the service");
+        let code = status.code().unwrap_or_else(|| {
+            panic!(
+                "the service was killed ({status}) instead of exiting; log: {:#?}",
+                self.log
+            )
+        });
+        (code, self.log)
+    }
+}
+
+/// The `event` field of every event line, in order.
+fn events(log: &[Value]) -> Vec<&str> {
+    log.iter()
+        .filter_map(|line| line["event"].as_str())
+        .collect()
+}
+
+/// The components of the `event` lines, in order.
+fn components<'a>(log: &'a [Value], event: &str) -> Vec<&'a str> {
+    log.iter()
+        .filter(|line| line["event"] == event)
+        .filter_map(|line| line["component"].as_str())
+        .collect()
+}
+
+/// The `shutdown_report` line.
+fn report(log: &[Value]) -> &Value {
+    log.iter()
+        .find(|line| line["event"] == "shutdown_report")
+        .unwrap_or_else(|| panic!("no shutdown_report line; log: {log:#?}"))
+}
+
+fn reversed(names: &[&'static str]) -> Vec<&'static str> {
+    names.iter().rev().copied().collect()
+}
+
+async fn stops_cleanly_on(signal: Signal) {
+    let mut service = Service::spawn(&[]);
+    service.wait_for("system_started", None).await;
+    service.signal(signal);
+    let (code, log) = service.exit().await;
+
+    assert_eq!(code, 0, "log: {log:#?}");
+    assert_eq!(components(&log, "component_started"), CHAIN);
+    assert_eq!(components(&log, "component_stopped"), reversed(&CHAIN));
+    assert_eq!(events(&log).last(), Some(&"shutdown_report"));
+    assert_eq!(report(&log)["exit_code"], 0);
+}
+
+#[tokio::test]
+async fn sigterm_stops_in_reverse_order_and_exits_0() {
+    stops_cleanly_on(Signal::SIGTERM).await;
+}
+
+#[tokio::test]
+async fn sigint_stops_in_reverse_order_and_exits_0() {
+    stops_cleanly_on(Signal::SIGINT).await;
+}
+
+#[tokio::test]
+async fn sighup_restarts_in_process_when_enabled() {
+    let mut service = Service::spawn(&[("SIGHUP_RESTART", "1")]);
+    service.wait_for("system_started", None).await;
+    service.signal(Signal::SIGHUP);
+    service.wait_for("restarting", None).await;
+    service.wait_for("system_started", None).await;
+    service.signal(Signal::SIGTERM);
+    let (code, log) = service.exit().await;
+
+    assert_eq!(code, 0, "log: {log:#?}");
+    assert_eq!(
+        events(&log)
+            .iter()
+            .filter(|e| **e == "system_started")
+            .count(),
+        2
+    );
+    // Stopped in reverse, started again in order, then stopped in reverse for good.
+    let twice = |names: Vec<&'static str>| [names.clone(), names].concat();
+    assert_eq!(components(&log, "component_started"), twice(CHAIN.into()));
+    assert_eq!(
+        components(&log, "component_stopped"),
+        twice(reversed(&CHAIN))
+    );
+    assert_eq!(report(&log)["restarts"], 1);
+}
+
+#[tokio::test]
+async fn sighup_is_ignored_by_default() {
+    let mut service = Service::spawn(&[]);
+    service.wait_for("system_started", None).await;
+    service.signal(Signal::SIGHUP);
+    service.wait_for("signal_received", None).await;
+    service.signal(Signal::SIGTERM);
+    let (code, log) = service.exit().await;
+
+    assert_eq!(code, 0, "log: {log:#?}");
+    let events = events(&log);
+    assert_eq!(events.iter().filter(|e| **e == "system_started").count(), 1);
+    assert!(!events.contains(&"restarting"), "log: {log:#?}");
+    assert_eq!(report(&log)["restarts"], 0);
+}
+
+/// `http`'s stop hangs; a second signal while it does ends the process with 128 + N.
+async fn second_signal_forces_exit(second: Signal, expected: i32) {
+    let mut service = Service::spawn(&[("STOP_HANG", "1")]);
+    service.wait_for("system_started", None).await;
+    service.signal(Signal::SIGTERM);
+    service.wait_for("component_stopping", Some("http")).await;
+    service.signal(second);
+    let (code, log) = service.exit().await;
+
+    assert_eq!(code, expected, "log: {log:#?}");
+    assert_eq!(components(&log, "component_stopped"), Vec::<&str>::new());
+}
+
+#[tokio::test]
+async fn second_sigterm_while_stopping_exits_143() {
+    second_signal_forces_exit(Signal::SIGTERM, 143).await;
+}
+
+#[tokio::test]
+async fn sigint_after_sigterm_while_stopping_exits_130() {
+    second_signal_forces_exit(Signal::SIGINT, 130).await;
+}
+
+#[tokio::test]
+async fn invalid_shutdown_delay_exits_78_before_anything_starts() {
+    let service = Service::spawn(&[("SHUTDOWN_DELAY", "abc")]);
+    let (code, log) = service.exit().await;
+
+    assert_eq!(code, 78, "log: {log:#?}");
+    assert_eq!(events(&log), Vec::<&str>::new(), "nothing may start");
+    assert!(
+        log.iter().any(|line| line["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("SHUTDOWN_DELAY"))),
+        "the error names the variable; log: {log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_deadline_exits_124_and_names_what_was_stopping() {
+    let mut service = Service::spawn(&[("STOP_HANG", "1"), ("SHUTDOWN_TIMEOUT", "200ms")]);
+    service.wait_for("system_started", None).await;
+    service.signal(Signal::SIGTERM);
+    let (code, log) = service.exit().await;
+
+    assert_eq!(code, 124, "log: {log:#?}");
+    let report = report(&log);
+    assert_eq!(report["exit_code"], 124);
+    let reason = report["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("deadline") && reason.contains("'http'"),
+        "the report names http: {reason}"
+    );
+    assert_eq!(components(&log, "component_stopped"), Vec::<&str>::new());
+}
