@@ -159,9 +159,12 @@ impl Supervisor {
             self.emit(EventKind::SystemStarting {
                 generation: self.generation,
             });
-            let next = match self.start_all().await {
+            let started = self.start_all().await;
+            // The start ends here, whether it succeeded or not; the running time is not part of it.
+            let start_took = began.elapsed();
+            let next = match started {
                 Ok(()) => {
-                    let took = began.elapsed();
+                    let took = start_took;
                     self.emit(EventKind::SystemStarted { took });
                     self.published.send_replace(Some(Resources {
                         system: self.inner.id,
@@ -178,7 +181,6 @@ impl Supervisor {
                 }
                 Err(next) => next,
             };
-            let start_took = began.elapsed();
 
             let stop_began = Instant::now();
             let (reason, delay) = match next {
