@@ -350,12 +350,19 @@ impl SystemBuilder {
             });
         }
 
+        // An optional dependency on a removed component is no edge: nothing to wait for.
+        let present: Vec<bool> = self.entries.iter().map(Option::is_some).collect();
         let nodes = self
             .entries
             .into_iter()
             .map(|entry| {
                 entry.map(|e| {
-                    let mut deps: Vec<usize> = e.edges.iter().map(|edge| edge.node).collect();
+                    let mut deps: Vec<usize> = e
+                        .edges
+                        .iter()
+                        .map(|edge| edge.node)
+                        .filter(|&node| present.get(node).copied().unwrap_or(false))
+                        .collect();
                     deps.sort_unstable();
                     deps.dedup();
                     Node {

@@ -46,8 +46,16 @@ impl Component for System {
     type Resource = Resources;
 
     async fn start(&mut self, (): (), ctx: Context) -> Result<Resources, BoxError> {
-        let Some(launched) = self.launch() else {
-            return Err(format!("nested system '{}' is already running", self.name()).into());
+        // Only this component starts the child, one start or stop at a time: a child still
+        // active is the previous run, abandoned by a stop timeout and being torn down.
+        let launched = loop {
+            let ended = self.inner.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if let Some(launched) = self.launch() {
+                break launched;
+            }
+            ended.await;
         };
         let requests = launched.requests.clone();
         // Abort the child's supervisor (and so its components' tasks) if this start is cancelled.

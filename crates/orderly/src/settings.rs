@@ -119,9 +119,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("'{text}': '{number}' is not a number"))?;
         let scale = match unit {
             "ms" => 0.001,
             "s" => 1.0,
@@ -134,6 +131,10 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
         };
+        // The unit first: "abc" or "-1s" is an unknown unit, not an empty number.
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("'{text}': '{number}' is not a number"))?;
         total += Duration::try_from_secs_f64(value * scale)
             .map_err(|_| format!("'{text}' is out of range"))?;
         rest = tail;

@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     pub(crate) status: Arc<StatusCell>,
     /// Whether a supervisor is running this system now.
     pub(crate) active: AtomicBool,
+    /// Notified when a supervisor of this system ends.
+    pub(crate) ended: tokio::sync::Notify,
 }
 
 impl Inner {
@@ -181,6 +183,7 @@ impl System {
                 settings,
                 status: Arc::new(StatusCell::new(status, bus)),
                 active: AtomicBool::new(false),
+                ended: tokio::sync::Notify::new(),
             }),
         }
     }

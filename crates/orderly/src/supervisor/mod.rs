@@ -67,6 +67,8 @@ pub(crate) struct Supervisor {
     /// A task failure that arrived while the component was stopping.
     late: Vec<Option<Failure>>,
     pending_restart: Option<Option<Arc<str>>>,
+    /// Why the components are being stopped; `None` while a restart stops them.
+    stopping_for: Option<ExitReason>,
     restarts: u32,
 }
 
@@ -78,6 +80,18 @@ impl Drop for Active {
         self.0
             .active
             .store(false, std::sync::atomic::Ordering::Release);
+        self.0.ended.notify_waiters();
+    }
+}
+
+impl Drop for Supervisor {
+    /// Dropped before it finished (a nested system abandoned by its parent): the tasks of the
+    /// components it still holds go with it. After a normal end it holds none.
+    fn drop(&mut self) {
+        for ctx in self.contexts.iter().flatten() {
+            ctx.begin_stop();
+            ctx.abort_tasks();
+        }
     }
 }
 
@@ -100,6 +114,7 @@ impl Supervisor {
             reports: Vec::new(),
             late: vec![None; n],
             pending_restart: None,
+            stopping_for: None,
             restarts: 0,
         }
     }
@@ -190,6 +205,7 @@ impl Supervisor {
                     (None, false)
                 }
             };
+            self.stopping_for = reason.clone();
             let was_running = self.inner.status.subscribe().borrow().phase == Phase::Running;
             self.inner
                 .status
@@ -217,7 +233,8 @@ impl Supervisor {
             }
             let stop_took = stop_began.elapsed();
 
-            let reason = match (stopped, reason) {
+            // A stop requested while a restart was stopping the components ends the restart.
+            let reason = match (stopped, self.stopping_for.take()) {
                 (Stopped::Forced(signal), _) => ExitReason::Forced(signal),
                 (Stopped::Deadline(still_stopping), _) => {
                     ExitReason::DeadlineExceeded { still_stopping }
@@ -374,11 +391,25 @@ impl Supervisor {
     }
 
     /// Handles a request while stopping; returns the signal that forces the exit, if it is one.
+    ///
+    /// While a restart stops the components, the first stop signal or stop request is not a
+    /// second one: it turns the restart into a graceful shutdown.
     fn while_stopping(&mut self, request: Request) -> Option<Signal> {
+        let restarting = self.stopping_for.is_none();
         match request {
             Request::Signal(signal) => {
                 self.emit(EventKind::SignalReceived { signal });
+                if restarting && signal.stops() {
+                    self.stopping_for = Some(ExitReason::Signal(signal));
+                    return None;
+                }
                 signal.stops().then_some(signal)
+            }
+            Request::Shutdown { from } if restarting => {
+                if let Ok(by) = self.requester(from, "shutdown") {
+                    self.stopping_for = Some(ExitReason::Requested { by });
+                }
+                None
             }
             Request::Fail {
                 from: Origin::Component { node, generation },

@@ -1,4 +1,17 @@
-//! Integration tests of the lifecycle core, one module per concern.
+//! Integration tests of the lifecycle core: one module per group of SPEC §2 rows, shared
+//! fakes in `support`, and regression tests named after the bugs they pin.
 
+mod contract;
+mod control;
+mod events;
+mod failures;
+mod graph;
+mod health;
+mod ignorable;
+mod nesting;
 mod process;
-mod smoke;
+mod regressions;
+mod report;
+mod signals;
+mod support;
+mod timeouts;
