@@ -20,6 +20,18 @@ pub(crate) type Slot = Arc<dyn Any + Send + Sync>;
 /// Keys are `Copy`. Use one directly as a dependency to receive a clone of the resource,
 /// [`map`](Key::map) it to receive a part of it under your own name, or make it
 /// [`optional`](Key::optional) to receive `None` when an ignorable component failed to start.
+///
+/// A dependency of the wrong type does not compile:
+///
+/// ```compile_fail
+/// # use orderly::System;
+/// let mut system = System::builder("app");
+/// let port = system.add_fn("port", (), |(), _ctx| async { Ok::<u16, std::io::Error>(8080) });
+/// // `port` delegates a u16; this component wants a String.
+/// system.add_fn("http", port, |address: String, _ctx| async move {
+///     Ok::<_, std::io::Error>(address)
+/// });
+/// ```
 pub struct Key<R> {
     pub(crate) node: usize,
     pub(crate) system: SystemId,

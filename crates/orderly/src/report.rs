@@ -164,7 +164,7 @@ impl fmt::Display for Outcome {
 pub struct ComponentReport {
     /// The component's name.
     pub name: Arc<str>,
-    /// How long its start took, if it started.
+    /// How long its start ran, if it ran: also a failed or cancelled attempt.
     pub started_in: Option<Duration>,
     /// How long its stop took, if it stopped (or until it was abandoned).
     pub stopped_in: Option<Duration>,

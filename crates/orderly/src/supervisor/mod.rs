@@ -722,6 +722,11 @@ impl Supervisor {
         let mut stopping = Vec::new();
         for (node, took) in flight.abort_all() {
             let failure = Failure::new(FailureKind::Abandoned);
+            self.emit(EventKind::ComponentFailed {
+                component: self.name(node),
+                step: Step::Stop,
+                failure: failure.clone(),
+            });
             let report = self.report(node);
             report.outcome = Outcome::StopFailed(failure.clone());
             report.stopped_in = Some(took);
