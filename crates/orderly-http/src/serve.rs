@@ -223,12 +223,15 @@ where
         .into_owned();
     async move {
         tokio::pin!(connection);
+        // Draining first: a handler woken by the same signal must not answer before hyper
+        // knows to send `Connection: close`.
         let result = tokio::select! {
-            result = connection.as_mut() => result,
+            biased;
             () = draining.cancelled() => {
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }
+            result = connection.as_mut() => result,
         };
         if let Err(error) = result {
             tracing::debug!(error = %error, "connection ended with an error");

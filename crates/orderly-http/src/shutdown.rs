@@ -52,7 +52,7 @@ impl Shutdown {
     /// # Cancel safety
     ///
     /// Cancel safe: drop it and call again.
-    pub fn draining(&self) -> impl Future<Output = ()> + Send + 'static {
+    pub fn draining(&self) -> impl Future<Output = ()> + Send + use<> {
         self.draining.clone().cancelled_owned()
     }
 

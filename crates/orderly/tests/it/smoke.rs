@@ -7,10 +7,10 @@ use orderly::{BoxError, Component, Context, EventKind, Spec, System};
 struct Log(Arc<Mutex<Vec<String>>>);
 impl Log {
     fn push(&self, s: impl Into<String>) {
-        self.0.lock().unwrap().push(s.into());
+        self.0.lock().expect("the log lock").push(s.into());
     }
     fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
+        std::mem::take(&mut self.0.lock().expect("the log lock"))
     }
 }
 
