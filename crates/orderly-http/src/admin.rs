@@ -10,13 +10,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use http::StatusCode;
-use orderly::{BoxError, Component, ComponentStatus, Context, Env, InvalidConfig, Probe, Status};
+use orderly::{BoxError, Component, ComponentStatus, Context, Env, Probe, Status};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ADMIN_PORT, addr_from_env, local};
-use crate::error::{Error, ErrorKind};
+use crate::error::ErrorKind;
 use crate::serve::{self, Serving};
 use crate::service::{Limits, plain};
 
@@ -74,7 +74,7 @@ impl Admin {
 
     /// Listens on the port in `ADMIN_PORT` (default 9090): on every interface in a Kubernetes
     /// container, on 127.0.0.1 otherwise. An invalid value fails the start with
-    /// [`InvalidConfig`] naming `ADMIN_PORT` (exit code 78).
+    /// [`InvalidConfig`](orderly::InvalidConfig) naming `ADMIN_PORT` (exit code 78).
     pub fn from_env(mut self, env: &Env) -> Self {
         self.addr = addr_from_env(env, ADMIN_PORT, 9090);
         self
@@ -102,17 +102,7 @@ impl Component for Admin {
 
     /// Binds the admin address and serves until this component's stop (see [`Admin`]).
     async fn start(&mut self, (): (), ctx: Context) -> Result<AdminHandle, BoxError> {
-        let addr = self
-            .addr
-            .clone()
-            .map_err(|kind| InvalidConfig::new(Error::new(kind)))?;
-        let listener = serve::bind(addr).await?;
-        let local_addr = listener.local_addr().map_err(|error| {
-            Error::new(ErrorKind::Bind {
-                addr,
-                reason: error.to_string(),
-            })
-        })?;
+        let (listener, local_addr) = serve::bind(&self.addr).await?;
         let status = ctx.status();
         let router = Router::new()
             .route("/livez", get(|s| probe(s, Status::liveness)))

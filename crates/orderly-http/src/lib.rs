@@ -48,4 +48,5 @@ pub use admin::{Admin, AdminHandle};
 pub use config::{ADMIN_PORT, PORT};
 pub use error::{Error, ErrorKind};
 pub use server::{HttpServer, ServerHandle};
+pub use service::HttpService;
 pub use shutdown::Shutdown;

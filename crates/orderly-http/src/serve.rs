@@ -6,32 +6,37 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use bytes::Bytes;
-use http::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use orderly::{BoxError, Context};
+use orderly::{BoxError, Context, InvalidConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_service::Service;
 
 use crate::error::{Error, ErrorKind};
 use crate::in_flight::InFlight;
-use crate::service::{Handler, Limits};
+use crate::service::{Handler, HttpService, Limits};
 use crate::shutdown::Shutdown;
 
-/// Binds a listener; a failure names the address.
-pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    TcpListener::bind(addr).await.map_err(|error| {
+/// Binds the configured address: an invalid variable is [`InvalidConfig`] (exit code 78), a
+/// bind failure names the address. Returns the listener and the address it got.
+pub(crate) async fn bind(
+    addr: &Result<SocketAddr, ErrorKind>,
+) -> Result<(TcpListener, SocketAddr), BoxError> {
+    let addr = addr
+        .clone()
+        .map_err(|kind| InvalidConfig::new(Error::new(kind)))?;
+    let bind_error = |error: std::io::Error| {
         Error::new(ErrorKind::Bind {
             addr,
             reason: error.to_string(),
         })
-    })
+    };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local_addr))
 }
 
 /// A listener being served; [`drain`](Serving::drain) ends it.
@@ -51,7 +56,7 @@ pub(crate) struct Gauges {
 }
 
 /// Serves `service` on `listener` in a task of `ctx` named `task`, until `draining` fires.
-pub(crate) fn spawn<S, B>(
+pub(crate) fn spawn<S>(
     ctx: &Context,
     task: &str,
     listener: TcpListener,
@@ -60,11 +65,7 @@ pub(crate) fn spawn<S, B>(
     draining: CancellationToken,
 ) -> (Serving, Gauges)
 where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: HttpService,
 {
     let in_flight = Arc::new(InFlight::default());
     let (connections_tx, connections) = watch::channel(0);
@@ -138,13 +139,9 @@ struct Accept {
 }
 
 impl Accept {
-    async fn run<S, B>(self, handler: Handler<S>)
+    async fn run<S>(self, handler: Handler<S>)
     where
-        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
+        S: HttpService,
     {
         let streams = Streams {
             tracker: TaskTracker::new(),
@@ -205,18 +202,14 @@ impl Accept {
 /// Serves one connection; when draining begins, asks hyper to end it gracefully (HTTP/1:
 /// `Connection: close` on the response in flight, an idle connection closed at once; HTTP/2:
 /// GOAWAY, streams in flight finish).
-fn serve_one<S, B>(
+fn serve_one<S>(
     builder: &auto::Builder<Streams>,
     stream: TcpStream,
     handler: Handler<S>,
     draining: CancellationToken,
 ) -> impl std::future::Future<Output = ()> + Send + 'static
 where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: HttpService,
 {
     let connection = builder
         .serve_connection_with_upgrades(TokioIo::new(stream), handler)

@@ -5,17 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use bytes::Bytes;
-use http::{Request, Response};
-use orderly::{BoxError, Component, Context, Env, InvalidConfig};
+use orderly::{BoxError, Component, Context, Env};
 use tokio::sync::watch;
-use tower_service::Service;
 
 use crate::config::{PORT, addr_from_env, local};
-use crate::error::{Error, ErrorKind};
+use crate::error::ErrorKind;
 use crate::serve::{self, Gauges, Serving};
-use crate::service::Limits;
+use crate::service::{HttpService, Limits};
 
 /// The default drain deadline: inside the default global shutdown deadline (25 s).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -84,7 +80,7 @@ impl<D, S> HttpServer<D, S> {
 
     /// Listens on the port in `PORT` (default 8080): on every interface in a Kubernetes
     /// container, on 127.0.0.1 otherwise. An invalid value fails the start with
-    /// [`InvalidConfig`] naming `PORT` (exit code 78).
+    /// [`InvalidConfig`](orderly::InvalidConfig) naming `PORT` (exit code 78).
     pub fn from_env(mut self, env: &Env) -> Self {
         self.addr = addr_from_env(env, PORT, 8080);
         self
@@ -128,14 +124,10 @@ impl<D, S> fmt::Debug for HttpServer<D, S> {
     }
 }
 
-impl<D, S, B> Component for HttpServer<D, S>
+impl<D, S> Component for HttpServer<D, S>
 where
     D: Send + 'static,
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: HttpService,
 {
     type Deps = D;
     type Resource = ServerHandle;
@@ -143,17 +135,7 @@ where
     /// Binds the address and serves in a task of the component. Draining begins when the
     /// component is asked to stop ([`Context::stopping`]).
     async fn start(&mut self, deps: D, ctx: Context) -> Result<ServerHandle, BoxError> {
-        let addr = self
-            .addr
-            .clone()
-            .map_err(|kind| InvalidConfig::new(Error::new(kind)))?;
-        let listener = serve::bind(addr).await?;
-        let local_addr = listener.local_addr().map_err(|error| {
-            Error::new(ErrorKind::Bind {
-                addr,
-                reason: error.to_string(),
-            })
-        })?;
+        let (listener, local_addr) = serve::bind(&self.addr).await?;
         let service = (self.make)(deps);
         let (serving, gauges) = serve::spawn(
             &ctx,

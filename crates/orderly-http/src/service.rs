@@ -20,6 +20,35 @@ use tower_service::Service;
 use crate::in_flight::{Guard, InFlight};
 use crate::shutdown::Shutdown;
 
+/// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
+/// `Request<axum::body::Body>` to a response with a `Bytes` body, cloneable and `Send`, such as
+/// an axum `Router`. Implemented for every such service; not to be implemented by hand.
+pub trait HttpService:
+    Service<
+        Request<Body>,
+        Response = Response<Self::ResponseBody>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body.
+    type ResponseBody: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> HttpService for S
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type ResponseBody = B;
+}
+
 /// The protections applied to every request before it reaches the user's service.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -56,13 +85,9 @@ impl<S> Handler<S> {
     }
 }
 
-impl<S, B> hyper::service::Service<Request<Incoming>> for Handler<S>
+impl<S> hyper::service::Service<Request<Incoming>> for Handler<S>
 where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: HttpService,
 {
     type Response = Response<Tracked>;
     type Error = Infallible;
