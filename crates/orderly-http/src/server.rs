@@ -25,7 +25,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// closes idle keep-alive connections and connections that never sent a request, and waits for
 /// the requests in flight. Long-lived responses end when their [`Shutdown`](crate::Shutdown)
 /// signal fires. At the [drain deadline](HttpServer::drain_timeout) what is left is cut, and
-/// the stop fails with an [`Error`] naming how many requests on which routes were cut, so the
+/// the stop fails with an [`Error`](crate::Error) naming how many requests on which routes were cut, so the
 /// system's report shows them.
 ///
 /// Its resource is a [`ServerHandle`] (the bound address, for tests that bind port 0).
