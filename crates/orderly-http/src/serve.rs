@@ -1,0 +1,257 @@
+//! The accept loop shared by the HTTP server and the admin listener: one hyper connection per
+//! accepted socket, graceful shutdown of every connection when draining begins, a cut at the
+//! drain deadline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use orderly::{BoxError, Context, InvalidConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::{Error, ErrorKind};
+use crate::in_flight::InFlight;
+use crate::service::{Handler, HttpService, Limits};
+use crate::shutdown::Shutdown;
+
+/// Binds the configured address: an invalid variable is [`InvalidConfig`] (exit code 78), a
+/// bind failure names the address. Returns the listener and the address it got.
+pub(crate) async fn bind(
+    addr: &Result<SocketAddr, ErrorKind>,
+) -> Result<(TcpListener, SocketAddr), BoxError> {
+    let addr = addr
+        .clone()
+        .map_err(|kind| InvalidConfig::new(Error::new(kind)))?;
+    let bind_error = |error: std::io::Error| {
+        Error::new(ErrorKind::Bind {
+            addr,
+            reason: error.to_string(),
+        })
+    };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local_addr))
+}
+
+/// A listener being served; [`drain`](Serving::drain) ends it.
+#[derive(Debug)]
+pub(crate) struct Serving {
+    draining: CancellationToken,
+    cut: CancellationToken,
+    finished: CancellationToken,
+    in_flight: Arc<InFlight>,
+}
+
+/// What the handle of a served listener can see.
+#[derive(Clone, Debug)]
+pub(crate) struct Gauges {
+    pub(crate) in_flight: Arc<InFlight>,
+    pub(crate) connections: watch::Receiver<usize>,
+}
+
+/// Serves `service` on `listener` in a task of `ctx` named `task`, until `draining` fires.
+pub(crate) fn spawn<S>(
+    ctx: &Context,
+    task: &str,
+    listener: TcpListener,
+    service: S,
+    limits: Limits,
+    draining: CancellationToken,
+) -> (Serving, Gauges)
+where
+    S: HttpService,
+{
+    let in_flight = Arc::new(InFlight::default());
+    let (connections_tx, connections) = watch::channel(0);
+    let serving = Serving {
+        draining: draining.clone(),
+        cut: CancellationToken::new(),
+        finished: CancellationToken::new(),
+        in_flight: in_flight.clone(),
+    };
+    let handler = Handler::new(
+        service,
+        limits,
+        in_flight.clone(),
+        Shutdown::new(draining.clone()),
+    );
+    let accept = Accept {
+        listener,
+        limits,
+        draining,
+        cut: serving.cut.clone(),
+        connections: connections_tx,
+    };
+    let finished = serving.finished.clone();
+    ctx.spawn(task.to_owned(), async move {
+        let _finished = finished.drop_guard();
+        accept.run(handler).await;
+        Ok::<(), BoxError>(())
+    });
+    (
+        serving,
+        Gauges {
+            in_flight,
+            connections,
+        },
+    )
+}
+
+impl Serving {
+    /// Begins draining (if it has not begun) and waits for every connection to end, at most
+    /// `timeout`; then cuts what is left and names the requests that were in flight.
+    pub(crate) async fn drain(self, timeout: Duration) -> Result<(), Error> {
+        self.draining.cancel();
+        if tokio::time::timeout(timeout, self.finished.cancelled())
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let cut = self.in_flight.snapshot();
+        self.cut.cancel();
+        self.finished.cancelled().await;
+        if cut.is_empty() {
+            // Connections were still closing, but no request was lost.
+            return Ok(());
+        }
+        let error = Error::new(ErrorKind::DrainDeadline {
+            after: timeout,
+            cut,
+        });
+        tracing::warn!(error = %error, "drain cut short");
+        Err(error)
+    }
+}
+
+struct Accept {
+    listener: TcpListener,
+    limits: Limits,
+    draining: CancellationToken,
+    cut: CancellationToken,
+    connections: watch::Sender<usize>,
+}
+
+impl Accept {
+    async fn run<S>(self, handler: Handler<S>)
+    where
+        S: HttpService,
+    {
+        let streams = Streams {
+            tracker: TaskTracker::new(),
+            cut: self.cut.clone(),
+        };
+        let mut builder = auto::Builder::new(streams.clone());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                biased;
+                () = self.draining.cancelled() => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {
+                    self.connections.send_replace(connections.len());
+                }
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _peer)) => {
+                        let connection = serve_one(&builder, stream, handler.clone(), self.draining.clone());
+                        connections.spawn(connection);
+                        self.connections.send_replace(connections.len());
+                    }
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %error, "accept failed");
+                        tokio::select! {
+                            () = self.draining.cancelled() => break,
+                            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        }
+                    }
+                }
+            }
+        }
+        // Stop accepting: connections in the backlog are refused from here on.
+        drop(self.listener);
+        let drained = async {
+            while connections.join_next().await.is_some() {
+                self.connections.send_replace(connections.len());
+            }
+            streams.tracker.close();
+            streams.tracker.wait().await;
+        };
+        tokio::select! {
+            () = drained => return,
+            () = self.cut.cancelled() => {}
+        }
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+        self.connections.send_replace(0);
+        streams.tracker.close();
+        streams.tracker.wait().await;
+    }
+}
+
+/// Serves one connection; when draining begins, asks hyper to end it gracefully (HTTP/1:
+/// `Connection: close` on the response in flight, an idle connection closed at once; HTTP/2:
+/// GOAWAY, streams in flight finish).
+fn serve_one<S>(
+    builder: &auto::Builder<Streams>,
+    stream: TcpStream,
+    handler: Handler<S>,
+    draining: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send + 'static
+where
+    S: HttpService,
+{
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), handler)
+        .into_owned();
+    async move {
+        tokio::pin!(connection);
+        // Draining first: a handler woken by the same signal must not answer before hyper
+        // knows to send `Connection: close`.
+        let result = tokio::select! {
+            biased;
+            () = draining.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+            result = connection.as_mut() => result,
+        };
+        if let Err(error) = result {
+            tracing::debug!(error = %error, "connection ended with an error");
+        }
+    }
+}
+
+/// Runs HTTP/2 streams as tasks the server tracks; the drain waits for them and the cut ends
+/// them.
+#[derive(Clone, Debug)]
+struct Streams {
+    tracker: TaskTracker,
+    cut: CancellationToken,
+}
+
+impl<F> hyper::rt::Executor<F> for Streams
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        let cut = self.cut.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = future => {}
+                () = cut.cancelled() => {}
+            }
+        });
+    }
+}
