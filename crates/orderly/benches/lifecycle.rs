@@ -25,11 +25,9 @@
 //!    all: the worst case for per-component latency).
 //! 3. SIGTERM to exit of the idle `09_service` example, spawned 20 times (plus one warm-up):
 //!    not a divan benchmark (divan is not made for spawning processes), a table printed after
-//!    divan's. Skipped with a note when the example is not built. The signal is sent with the
-//!    `kill` command (unsafe code is forbidden here), which itself takes about a millisecond, so
-//!    each run gives bounds: from spawning `kill` to `wait()` returning (upper), and from `kill`
-//!    having exited to `wait()` returning (lower). Times come from `tokio::time::Instant`, which
-//!    reads the real clock when no runtime has paused it.
+//!    divan's. Skipped with a note when the example is not built. SIGTERM is sent with
+//!    `kill(2)` (through `nix`) and the time runs until `wait()` returns. Times come from
+//!    `tokio::time::Instant`, which reads the real clock when no runtime has paused it.
 //!
 //! Every divan benchmark runs on a current-thread tokio runtime built once per benchmark;
 //! `block_on` is inside the timed closure, so the figures include tokio's task scheduling,
@@ -313,31 +311,14 @@ fn sigterm_to_exit() {
         "", "min", "median", "p90", "max"
     );
     row("exec → system_started line", runs.iter().map(|r| r.ready));
-    row(
-        "kill spawned → exit (upper bound)",
-        runs.iter().map(|r| r.upper),
-    );
-    row(
-        "kill returned → exit (lower bound)",
-        runs.iter().map(|r| r.lower),
-    );
-    row("`kill` command itself", runs.iter().map(|r| r.kill));
-    println!(
-        "  SIGTERM → exit lies between the lower and upper bound of each run: the signal is sent\n  \
-         at some point while the `kill` command runs (no unsafe code here to call kill(2) directly)."
-    );
+    row("SIGTERM sent → exit", runs.iter().map(|r| r.exit));
 }
 
 struct Run {
     /// From spawning the process to reading its `system_started` line.
     ready: Duration,
-    /// From spawning `kill` to `wait()` returning.
-    upper: Duration,
-    /// From `kill` having exited (the signal is sent) to `wait()` returning; can be 0 when the
-    /// service exited first.
-    lower: Duration,
-    /// How long the `kill` command took.
-    kill: Duration,
+    /// From sending SIGTERM to `wait()` returning.
+    exit: Duration,
 }
 
 fn measure_once(path: &Path) -> Result<Run, String> {
@@ -375,29 +356,23 @@ fn measure_once(path: &Path) -> Result<Run, String> {
             ));
         }
     };
-    let pid = child.id().to_string();
-    let kill_began = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .map_err(|e| format!("cannot run kill: {e}"))?;
-    let kill_ended = Instant::now();
+    let pid = i32::try_from(child.id())
+        .map(nix::unistd::Pid::from_raw)
+        .map_err(|e| format!("pid out of range: {e}"))?;
+    let sent = Instant::now();
+    let signalled = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     let status = child.wait().map_err(|e| format!("wait failed: {e}"))?;
     let exited = Instant::now();
     for drain in drains {
         let _ = drain.join();
     }
-    if !kill.success() {
-        return Err(format!("kill -TERM {pid} failed: {kill}"));
-    }
+    signalled.map_err(|e| format!("kill -TERM {pid} failed: {e}"))?;
     if !status.success() {
         return Err(format!("the service exited with {status} after SIGTERM"));
     }
     Ok(Run {
         ready: ready_at - spawned,
-        upper: exited - kill_began,
-        lower: exited.saturating_duration_since(kill_ended),
-        kill: kill_ended - kill_began,
+        exit: exited - sent,
     })
 }
 

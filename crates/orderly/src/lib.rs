@@ -81,9 +81,9 @@
 //! # Performance
 //!
 //! Measured with `cargo bench -p orderly --bench lifecycle` on a 2-core machine (medians):
-//! starting 100 no-op components in a layered graph with fan-in takes 0.14 ms of framework time
-//! (target: < 2 ms) and stopping them 0.20 ms; a 1,000-component chain starts in 1.4 ms and stops
-//! in 1.7 ms; an idle process exits 0.6–1.7 ms after SIGTERM (target: < 10 ms).
+//! starting 100 no-op components in a layered graph with fan-in takes 0.16 ms of framework time
+//! (target: < 2 ms) and stopping them 0.14–0.17 ms; a 1,000-component chain starts in 1.7 ms and
+//! stops in 1.5–2.0 ms; an idle process exits 0.6–0.8 ms after SIGTERM (target: < 10 ms).
 
 mod builder;
 mod component;
