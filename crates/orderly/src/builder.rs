@@ -43,8 +43,18 @@ pub enum Necessity {
 pub struct Spec {
     pub(crate) name: Arc<str>,
     pub(crate) necessity: Necessity,
+    pub(crate) layer: Layer,
     pub(crate) start_timeout: Option<Duration>,
     pub(crate) stop_timeout: Option<Duration>,
+}
+
+/// Where a component sits in the start and stop order, beyond its own dependencies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Layer {
+    #[default]
+    Regular,
+    /// Starts before and stops after every regular component.
+    Foundation,
 }
 
 impl Spec {
@@ -53,6 +63,7 @@ impl Spec {
         Self {
             name: name.into(),
             necessity: Necessity::Required,
+            layer: Layer::Regular,
             start_timeout: None,
             stop_timeout: None,
         }
@@ -61,6 +72,15 @@ impl Spec {
     /// Marks the component ignorable; see [`Necessity::Ignorable`].
     pub fn ignorable(mut self) -> Self {
         self.necessity = Necessity::Ignorable;
+        self
+    }
+
+    /// Makes the component a *foundation*: it starts before every other component and stops
+    /// after all of them, as if each depended on it. For what must outlive the rest: the
+    /// logger that flushes last, the admin listener whose probes answer through the whole drain.
+    /// A foundation may depend only on other foundations.
+    pub fn foundation(mut self) -> Self {
+        self.layer = Layer::Foundation;
         self
     }
 
@@ -326,6 +346,16 @@ impl SystemBuilder {
                 problems.push(Problem::DuplicateName(entry.spec.name.clone()));
             }
             for edge in &entry.edges {
+                let dependency = self.entries.get(edge.node).and_then(Option::as_ref);
+                if entry.spec.layer == Layer::Foundation
+                    && edge.system == self.id
+                    && let Some(dependency) = dependency.filter(|d| d.spec.layer == Layer::Regular)
+                {
+                    problems.push(Problem::FoundationDependency {
+                        component: entry.spec.name.clone(),
+                        dependency: dependency.spec.name.clone(),
+                    });
+                }
                 if edge.system != self.id {
                     problems.push(Problem::ForeignDependency {
                         component: entry.spec.name.clone(),
@@ -352,6 +382,14 @@ impl SystemBuilder {
 
         // An optional dependency on a removed component is no edge: nothing to wait for.
         let present: Vec<bool> = self.entries.iter().map(Option::is_some).collect();
+        // Every regular component waits for the foundations, and so stops before them.
+        let foundations: Vec<usize> = (0..self.entries.len())
+            .filter(|&node| {
+                self.entries[node]
+                    .as_ref()
+                    .is_some_and(|e| e.spec.layer == Layer::Foundation)
+            })
+            .collect();
         let nodes = self
             .entries
             .into_iter()
@@ -363,6 +401,9 @@ impl SystemBuilder {
                         .map(|edge| edge.node)
                         .filter(|&node| present.get(node).copied().unwrap_or(false))
                         .collect();
+                    if e.spec.layer == Layer::Regular {
+                        deps.extend(&foundations);
+                    }
                     deps.sort_unstable();
                     deps.dedup();
                     Node {
@@ -475,6 +516,13 @@ pub enum Problem {
         /// The dependent.
         component: Arc<str>,
     },
+    /// A foundation component depends on a regular one (foundations start first).
+    FoundationDependency {
+        /// The foundation.
+        component: Arc<str>,
+        /// The regular component it depends on.
+        dependency: Arc<str>,
+    },
     /// These components depend on each other in a cycle (the first is repeated at the end).
     Cycle(Vec<Arc<str>>),
     /// An environment variable has an invalid value.
@@ -498,6 +546,13 @@ impl fmt::Display for Problem {
             Problem::ForeignDependency { component } => write!(
                 f,
                 "component '{component}' depends on a component of another system"
+            ),
+            Problem::FoundationDependency {
+                component,
+                dependency,
+            } => write!(
+                f,
+                "foundation '{component}' depends on '{dependency}', which is not a foundation"
             ),
             Problem::Cycle(names) => {
                 f.write_str("dependency cycle: ")?;

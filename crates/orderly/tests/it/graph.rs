@@ -141,3 +141,50 @@ async fn a_chain_stops_in_reverse_order_of_start_each_after_its_dependents() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_foundation_starts_before_and_stops_after_every_other_component() {
+    // No component declares the logger, yet it is up first and down last.
+    let log = Log::default();
+    let mut b = builder("graph");
+    let db = b.add("db", (), Probe::new("db", &log));
+    b.add(
+        "http",
+        db,
+        Probe::new("http", &log).on_stop(Plan::sleep(SECOND)),
+    );
+    b.add("worker", (), Probe::new("worker", &log));
+    b.add(
+        orderly::Spec::new("logger").foundation(),
+        (),
+        Probe::new("logger", &log),
+    );
+
+    let running = started(build(b)).await;
+    let report = running.stop().await;
+
+    assert!(report.is_clean(), "{report}");
+    let lines = log.take();
+    assert_eq!(lines.first().map(String::as_str), Some("start logger"));
+    assert_eq!(lines.last().map(String::as_str), Some("stop logger"));
+    assert_eq!(lines.len(), 8, "{lines:?}");
+}
+
+#[test]
+fn a_foundation_that_depends_on_a_regular_component_is_a_build_error() {
+    let log = Log::default();
+    let mut b = builder("graph");
+    let config = b.add("config", (), Probe::new("config", &log));
+    b.add(
+        orderly::Spec::new("admin").foundation(),
+        config,
+        Probe::<&'static str>::new("admin", &log),
+    );
+    let Err(error) = b.build() else {
+        panic!("a foundation depending on a regular component must not build");
+    };
+    assert_eq!(
+        error.to_string(),
+        "system 'graph' is invalid:\n  - foundation 'admin' depends on 'config', which is not a foundation"
+    );
+}
