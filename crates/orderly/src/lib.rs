@@ -93,6 +93,7 @@ mod error;
 mod event;
 mod health;
 mod nested;
+mod notify;
 mod report;
 mod settings;
 mod signal;
