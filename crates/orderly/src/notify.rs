@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::builder::Problem;
 use crate::report::ExitReason;
@@ -277,17 +277,19 @@ impl Notifier {
             return future.await;
         };
         tokio::select! {
+            biased;
             output = future => output,
             never = self.ping(every) => match never {},
         }
     }
 
     async fn ping(&self, every: Duration) -> Infallible {
-        let mut tick = tokio::time::interval(every);
+        // The first ping goes out now, not at the timer's next turn: a process can stop sooner.
+        let mut tick = tokio::time::interval_at(Instant::now() + every, every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
             self.send(Notice::Watchdog).await;
+            tick.tick().await;
         }
     }
 }
