@@ -203,10 +203,9 @@ async fn no_pings_when_the_watchdog_is_meant_for_another_process() {
 
     // Ten pings' worth of (paused) time.
     tokio::time::sleep(10 * 2 * SECOND).await;
+    assert_eq!(manager.queue().drain(), Vec::<String>::new());
     let report = running.stop().await;
     assert!(report.is_clean(), "{report}");
-    let messages = manager.until("STOPPING=1").await;
-    assert_eq!(count(&messages, "WATCHDOG=1"), 0, "{messages:#?}");
 }
 
 #[tokio::test(start_paused = true)]
