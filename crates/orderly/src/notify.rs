@@ -1,25 +1,14 @@
 //! systemd's notify protocol (`sd_notify(3)`): tell the service manager when the system is
 //! starting, ready, reloading or stopping, and ping its watchdog while the runtime is alive.
+//! What is sent when is documented in the crate docs (section *systemd*).
 //!
-//! The variables are read once, at `build()`: `NOTIFY_SOCKET` (an absolute path, or `@name` for
-//! a Linux abstract socket), `WATCHDOG_USEC` and `WATCHDOG_PID`. Only the outermost system
-//! notifies; a nested one never does. Each message is one datagram of `KEY=VALUE` lines:
-//!
-//! | when | message |
-//! |---|---|
-//! | a start (or the start after a restart) begins | `STATUS=starting` |
-//! | every mandatory component started | `READY=1`, `STATUS=running` |
-//! | shutdown begins (before the shutdown delay and any stop) | `STOPPING=1`, `STATUS=stopping: <why>` |
-//! | a restart begins | `RELOADING=1`, `MONOTONIC_USEC=<CLOCK_MONOTONIC in µs>`, `STATUS=restarting` |
-//! | every half `WATCHDOG_USEC`, from the first poll of the supervisor on | `WATCHDOG=1` |
-//!
-//! `MONOTONIC_USEC` is what `Type=notify-reload` (systemd 253) needs to tell this reload from an
-//! earlier one; older managers ignore it. `EXTEND_TIMEOUT_USEC` is not sent.
-//!
-//! A message is sent at once when the manager's queue has room (so `STOPPING=1` is on its way
-//! before the first component stops); when the queue is full it waits up to [`PATIENCE`] for
-//! room, then is dropped. A socket that cannot be reached never fails the system: the first
-//! failure is logged as a warning, the rest at debug level.
+//! The variables are read once, at `build()`. The supervisor of the outermost system sends each
+//! notice itself, before its next step; each message is one datagram of `KEY=VALUE` lines on a
+//! socket of its own, as `sd_notify` does. It is sent at once when the manager's queue has room
+//! (so `STOPPING=1` is on its way before the first component stops, with no wait on the
+//! runtime's I/O driver); when the queue is full it waits up to [`PATIENCE`] for room, then is
+//! dropped. A socket that cannot be reached never fails the system: the first failure is logged
+//! as a warning, the rest at debug level.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -256,6 +256,9 @@ impl System {
     ///
     /// Only one system per process owns the signals: a system nested in another never does,
     /// and a second concurrent `run` fails with the invalid-system exit code.
+    ///
+    /// With `NOTIFY_SOCKET` set, it tells systemd when it is ready, reloading and stopping, and
+    /// pings its watchdog; see the crate docs' *systemd* section.
     pub async fn run(self) -> ExitCode {
         let codes = self.inner.settings.exit_codes;
         let Some(_owner) = signal::Ownership::acquire() else {

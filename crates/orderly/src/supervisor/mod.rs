@@ -671,7 +671,7 @@ impl Supervisor {
                         return Stopped::Forced(signal);
                     }
                     // A stop during a restart: the manager saw RELOADING=1, now it is a stop.
-                    if let (true, Some(reason)) = (restarting, &self.stopping_for) {
+                    if restarting && let Some(reason) = &self.stopping_for {
                         self.notify(Notice::Stopping(reason)).await;
                     }
                 }
