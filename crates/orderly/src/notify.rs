@@ -39,7 +39,7 @@ const MAX_STATUS: usize = 1024;
 
 #[cfg(unix)]
 type Address = std::os::unix::net::SocketAddr;
-/// No datagram sockets to notify through: `NOTIFY_SOCKET` is not read.
+/// No datagram sockets to notify through: `NOTIFY_SOCKET` is ignored.
 #[cfg(not(unix))]
 type Address = Infallible;
 
@@ -55,37 +55,28 @@ impl Target {
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID`; `None` when `NOTIFY_SOCKET`
     /// is unset or empty. Each invalid variable is added to `problems`.
     pub(crate) fn from_env(env: &Env, problems: &mut Vec<Problem>) -> Option<Self> {
-        let mut invalid = |variable, reason| {
-            problems.push(Problem::InvalidVariable { variable, reason });
-        };
-        let address = match env.get(NOTIFY_SOCKET).as_deref().map(address).transpose() {
-            Ok(address) => address.flatten(),
-            Err(reason) => {
-                invalid(NOTIFY_SOCKET, reason);
-                None
-            }
-        };
-        let usec = env.get(WATCHDOG_USEC);
-        let interval = match usec.as_deref().map(watchdog_usec).transpose() {
-            Ok(interval) => interval,
-            Err(reason) => {
-                invalid(WATCHDOG_USEC, reason);
-                None
-            }
-        };
-        let pid = env.get(WATCHDOG_PID);
-        let for_us = match pid.as_deref().map(watchdog_pid).transpose() {
-            Ok(pid) => pid.is_none_or(|pid| pid == std::process::id()),
-            Err(reason) => {
-                invalid(WATCHDOG_PID, reason);
-                false
-            }
-        };
+        let address = read(env, NOTIFY_SOCKET, address, problems).flatten();
+        let interval = read(env, WATCHDOG_USEC, watchdog_usec, problems);
+        let pid = read(env, WATCHDOG_PID, watchdog_pid, problems);
+        let for_us = pid.is_none_or(|pid| pid == std::process::id());
         Some(Self {
             address: address?,
             ping_every: interval.filter(|_| for_us).map(|interval| interval / 2),
         })
     }
+}
+
+/// `variable`, parsed; `None` when it is unset or invalid (then added to `problems`).
+fn read<T>(
+    env: &Env,
+    variable: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let value = env.get(variable)?;
+    parse(&value)
+        .map_err(|reason| problems.push(Problem::InvalidVariable { variable, reason }))
+        .ok()
 }
 
 /// Parses `NOTIFY_SOCKET`; `None` when it is empty (as good as unset).
