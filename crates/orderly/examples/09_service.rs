@@ -20,6 +20,7 @@
 //! | `STOP_HANG=1` | `http`'s stop never returns (for the second-signal and deadline tests) |
 //! | `SIGHUP_RESTART=1` | SIGHUP restarts the system in-process ([`SighupPolicy::Restart`]) |
 //! | `SHUTDOWN_DELAY`, `SHUTDOWN_TIMEOUT` | read by orderly itself, e.g. `500ms`, `5s`; an invalid value exits 78 |
+//! | `NOTIFY_SOCKET`, `WATCHDOG_USEC` | read by orderly itself: systemd's notify protocol (READY=1, STOPPING=1, WATCHDOG=1) |
 
 use std::process::ExitCode;
 

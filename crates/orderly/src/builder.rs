@@ -12,6 +12,7 @@ use crate::component::{Component, Erased, Value, Wrapped, from_fn};
 use crate::context::Context;
 use crate::deps::{Dependencies, Edge, Key, Missing, Table};
 use crate::error::BoxError;
+use crate::notify::Target;
 use crate::report::ExitCodes;
 use crate::settings::{Env, SHUTDOWN_DELAY, SHUTDOWN_TIMEOUT, Settings, parse_duration};
 use crate::signal::SighupPolicy;
@@ -296,8 +297,8 @@ impl SystemBuilder {
         self
     }
 
-    /// Where `SHUTDOWN_DELAY` and `SHUTDOWN_TIMEOUT` are read from; default the process
-    /// environment.
+    /// Where `SHUTDOWN_DELAY`, `SHUTDOWN_TIMEOUT` and systemd's `NOTIFY_SOCKET`, `WATCHDOG_USEC`
+    /// and `WATCHDOG_PID` are read from; default the process environment.
     pub fn env(mut self, env: Env) -> Self {
         self.env = env;
         self
@@ -312,7 +313,8 @@ impl SystemBuilder {
 
     /// Validates the system and builds it. Every problem is reported at once: duplicate or
     /// empty names, a dependency on a removed component or on another system's component, a
-    /// cycle (only `replace` can make one), an invalid `SHUTDOWN_*` variable.
+    /// cycle (only `replace` can make one), an invalid `SHUTDOWN_*`, `NOTIFY_SOCKET` or
+    /// `WATCHDOG_*` variable.
     pub fn build(self) -> Result<System, BuildError> {
         let mut problems = Vec::new();
         let mut settings = self.settings.clone();
@@ -330,6 +332,7 @@ impl SystemBuilder {
                 }
             }
         }
+        settings.notify = Target::from_env(&self.env, &mut problems);
 
         let name_of = |node: usize| -> Option<Arc<str>> {
             self.entries

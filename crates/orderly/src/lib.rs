@@ -73,6 +73,45 @@
 //! (`SHUTDOWN_TIMEOUT`, default 25 s, counted after the delay). A second SIGTERM or SIGINT
 //! exits at once with 128 + the signal number. One structured [`Report`] is logged at exit.
 //!
+//! # systemd
+//!
+//! When `NOTIFY_SOCKET` is set (a unit with `Type=notify` or `Type=notify-reload`), the
+//! outermost system speaks systemd's notify protocol (`sd_notify(3)`), from [`System::run`]
+//! and [`System::start`] alike, with no client library:
+//!
+//! | when | sent |
+//! |---|---|
+//! | a start begins | `STATUS=starting` |
+//! | every mandatory component started (again after each restart) | `READY=1`, `STATUS=running` |
+//! | shutdown begins, before the shutdown delay and the first stop | `STOPPING=1`, `STATUS=stopping: <why>` |
+//! | a restart begins (SIGHUP with [`SighupPolicy::Restart`], or a request) | `RELOADING=1`, `MONOTONIC_USEC=<now>`, `STATUS=restarting` |
+//! | with `WatchdogSec=`: at once, then every half `WATCHDOG_USEC` | `WATCHDOG=1` |
+//!
+//! `MONOTONIC_USEC` (`CLOCK_MONOTONIC` in µs) is what `Type=notify-reload` (systemd 253) needs
+//! to match `systemctl reload`'s SIGHUP with the reload; older versions ignore it. The watchdog
+//! pings come from the supervisor's own task, so a runtime that stops polling stops pinging and
+//! systemd acts; they go on while the system drains. `WATCHDOG_PID`, when set, must be this
+//! process, or there are no pings. `EXTEND_TIMEOUT_USEC` is not sent: keep `TimeoutStopSec=`
+//! above `SHUTDOWN_DELAY` + `SHUTDOWN_TIMEOUT`.
+//!
+//! ```ini
+//! [Service]
+//! Type=notify-reload     # systemctl reload sends SIGHUP: set SighupPolicy::Restart
+//! ExecStart=/usr/local/bin/shop
+//! WatchdogSec=10s
+//! TimeoutStopSec=35s
+//! ```
+//!
+//! `NOTIFY_SOCKET` is an absolute path or `@name` (Linux's abstract namespace); an invalid
+//! `NOTIFY_SOCKET`, `WATCHDOG_USEC` or `WATCHDOG_PID` is reported by `build()` like any
+//! configuration (exit 78). A socket that cannot be reached never fails the service: the first
+//! failure is a warning, and the service carries on. A nested system never notifies. The
+//! variables are read from the builder's [`Env`]: a test that must not notify a manager it runs
+//! under passes [`Env::empty`]. orderly does not unset them (changing the environment of a
+//! threaded process is unsound), so a child process inherits `NOTIFY_SOCKET` unless its
+//! command removes it (`Command::env_remove("NOTIFY_SOCKET")`); `WATCHDOG_PID` already keeps a
+//! child from pinging.
+//!
 //! # Exit codes
 //!
 //! See [`ExitCodes`]: 0 clean, 1 component failure, 70 invalid system, 78 invalid
@@ -93,6 +132,7 @@ mod error;
 mod event;
 mod health;
 mod nested;
+mod notify;
 mod report;
 mod settings;
 mod signal;

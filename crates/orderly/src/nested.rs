@@ -52,7 +52,8 @@ impl Component for System {
             let ended = self.inner.ended.notified();
             tokio::pin!(ended);
             ended.as_mut().enable();
-            if let Some(launched) = self.launch() {
+            // Only the outermost system speaks to the service manager.
+            if let Some(launched) = self.launch(None) {
                 break launched;
             }
             ended.await;

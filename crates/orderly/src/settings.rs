@@ -6,11 +6,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::notify::Target;
 use crate::report::ExitCodes;
 use crate::signal::SighupPolicy;
 
 /// Where a system reads its settings from the environment (`SHUTDOWN_DELAY`,
-/// `SHUTDOWN_TIMEOUT`).
+/// `SHUTDOWN_TIMEOUT`, and systemd's `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`).
 ///
 /// The process environment by default; tests pass a map instead of changing the process's.
 #[derive(Clone, Default)]
@@ -84,6 +85,8 @@ pub(crate) struct Settings {
     pub(crate) stop_timeout: Option<Duration>,
     pub(crate) sighup: SighupPolicy,
     pub(crate) exit_codes: ExitCodes,
+    /// systemd's notify socket and watchdog, from `NOTIFY_SOCKET` and `WATCHDOG_*`.
+    pub(crate) notify: Option<Target>,
 }
 
 impl Default for Settings {
@@ -95,6 +98,7 @@ impl Default for Settings {
             stop_timeout: None,
             sighup: SighupPolicy::default(),
             exit_codes: ExitCodes::default(),
+            notify: None,
         }
     }
 }

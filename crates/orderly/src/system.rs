@@ -14,6 +14,7 @@ use crate::component::Erased;
 use crate::deps::{Key, Missing, Resources, Table};
 use crate::event::{Bus, EventStream};
 use crate::health::{ComponentStatus, Health, Phase, State, Status, StatusCell};
+use crate::notify::Notifier;
 use crate::report::{ExitReason, Report};
 use crate::settings::Settings;
 use crate::signal::{self, Signal};
@@ -203,14 +204,19 @@ impl System {
         self.inner.status.subscribe()
     }
 
-    /// Spawns the supervisor; `None` if one is already running this system.
-    pub(crate) fn launch(&self) -> Option<Launched> {
+    /// Spawns the supervisor, which tells the service manager about its progress through
+    /// `notifier` (only the outermost system has one); `None` if a supervisor is already
+    /// running this system.
+    pub(crate) fn launch(&self, notifier: Option<Notifier>) -> Option<Launched> {
         if self.inner.active.swap(true, Ordering::AcqRel) {
             return None;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let (published, resources) = watch::channel(None);
-        let supervisor = Supervisor::new(self.inner.clone(), rx, tx.clone(), published);
+        let mut supervisor = Supervisor::new(self.inner.clone(), rx, tx.clone(), published);
+        if let Some(notifier) = notifier {
+            supervisor = supervisor.notifying(notifier);
+        }
         Some(Launched {
             requests: tx,
             resources,
@@ -218,14 +224,21 @@ impl System {
         })
     }
 
+    /// The notifier of systemd's protocol, when `NOTIFY_SOCKET` asked for one at `build()`.
+    fn notifier(&self) -> Option<Notifier> {
+        let target = self.inner.settings.notify.clone()?;
+        Some(Notifier::new(self.inner.name.clone(), target))
+    }
+
     /// Starts every component in dependency order, concurrently where the graph allows, and
     /// returns once all mandatory components are started. Never touches signals and never exits
-    /// the process: for tests and for embedding.
+    /// the process: for tests and for embedding. Speaks systemd's notify protocol when
+    /// `NOTIFY_SOCKET` is set, as [`run`](System::run) does.
     ///
     /// On failure, the components already started have been stopped in reverse order and the
     /// error carries the report.
     pub async fn start(self) -> Result<Running, StartError> {
-        let Some(launched) = self.launch() else {
+        let Some(launched) = self.launch(self.notifier()) else {
             return Err(StartError::already_running(&self.inner));
         };
         launched.started(self.inner).await
@@ -243,6 +256,9 @@ impl System {
     ///
     /// Only one system per process owns the signals: a system nested in another never does,
     /// and a second concurrent `run` fails with the invalid-system exit code.
+    ///
+    /// With `NOTIFY_SOCKET` set, it tells systemd when it is ready, reloading and stopping, and
+    /// pings its watchdog; see the crate docs' *systemd* section.
     pub async fn run(self) -> ExitCode {
         let codes = self.inner.settings.exit_codes;
         let Some(_owner) = signal::Ownership::acquire() else {
@@ -259,7 +275,7 @@ impl System {
                 return ExitCode::from(codes.failure);
             }
         };
-        let Some(mut launched) = self.launch() else {
+        let Some(mut launched) = self.launch(self.notifier()) else {
             tracing::error!(system = &*self.inner.name, "system is already running");
             return ExitCode::from(codes.invalid_system);
         };

@@ -17,6 +17,7 @@ use crate::deps::{Missing, Resources, Slot, Table};
 use crate::error::{Failure, FailureKind};
 use crate::event::{EventKind, Step};
 use crate::health::{Health, Phase, State};
+use crate::notify::{Notice, Notifier};
 use crate::report::{ComponentReport, ExitReason, Outcome, Report};
 use crate::signal::{SighupPolicy, Signal};
 use crate::system::Inner;
@@ -70,6 +71,8 @@ pub(crate) struct Supervisor {
     /// Why the components are being stopped; `None` while a restart stops them.
     stopping_for: Option<ExitReason>,
     restarts: u32,
+    /// Tells systemd about the phases (the outermost system only).
+    notifier: Option<Arc<Notifier>>,
 }
 
 /// Marks the system inactive when the supervisor ends (or is dropped).
@@ -116,6 +119,20 @@ impl Supervisor {
             pending_restart: None,
             stopping_for: None,
             restarts: 0,
+            notifier: None,
+        }
+    }
+
+    /// Tells the service manager about the phases through `notifier`, and pings its watchdog.
+    pub(crate) fn notifying(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(Arc::new(notifier));
+        self
+    }
+
+    /// Sends `notice` to the service manager, if there is one; see `notify.rs`.
+    async fn notify(&self, notice: Notice<'_>) {
+        if let Some(notifier) = &self.notifier {
+            notifier.send(notice).await;
         }
     }
 
@@ -166,7 +183,14 @@ impl Supervisor {
         });
     }
 
-    pub(crate) async fn run(mut self) -> Report {
+    pub(crate) async fn run(self) -> Report {
+        match self.notifier.clone() {
+            Some(notifier) => notifier.keep_alive(self.supervise()).await,
+            None => self.supervise().await,
+        }
+    }
+
+    async fn supervise(mut self) -> Report {
         let _active = Active(self.inner.clone());
         loop {
             self.reset_generation();
@@ -174,6 +198,7 @@ impl Supervisor {
             self.emit(EventKind::SystemStarting {
                 generation: self.generation,
             });
+            self.notify(Notice::Starting).await;
             let started = self.start_all().await;
             // The start ends here, whether it succeeded or not; the running time is not part of it.
             let start_took = began.elapsed();
@@ -189,6 +214,7 @@ impl Supervisor {
                         status.phase = Phase::Running;
                         status.started = true;
                     });
+                    self.notify(Notice::Ready).await;
                     match self.pending_restart.take() {
                         Some(by) => Next::Restart { by },
                         None => self.wait_running().await,
@@ -215,6 +241,9 @@ impl Supervisor {
                     .as_ref()
                     .map_or_else(|| Arc::from("restart"), |r| Arc::from(r.to_string())),
             });
+            // Before the delay and the first stop, so the manager knows at once.
+            self.notify(reason.as_ref().map_or(Notice::Reloading, Notice::Stopping))
+                .await;
 
             let mut stopped = Stopped::Done;
             let shutdown_delay = self.inner.settings.shutdown_delay;
@@ -636,9 +665,14 @@ impl Supervisor {
             tokio::select! {
                 biased;
                 Some(request) = self.rx.recv() => {
+                    let restarting = self.stopping_for.is_none();
                     if let Some(signal) = self.while_stopping(request) {
                         self.abandon_all(&mut flight);
                         return Stopped::Forced(signal);
+                    }
+                    // A stop during a restart: the manager saw RELOADING=1, now it is a stop.
+                    if restarting && let Some(reason) = &self.stopping_for {
+                        self.notify(Notice::Stopping(reason)).await;
                     }
                 }
                 () = &mut deadline => {

@@ -9,6 +9,7 @@ mod graph;
 mod health;
 mod ignorable;
 mod nesting;
+mod notify;
 mod process;
 mod regressions;
 mod report;

@@ -16,6 +16,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
+use crate::support::{Manager, count, states};
+
 /// A guard against a hung test, never an expectation of speed.
 const GUARD: Duration = Duration::from_secs(30);
 
@@ -291,4 +293,29 @@ async fn shutdown_deadline_exits_124_and_names_what_was_stopping() {
         "the report names http: {reason}"
     );
     assert_eq!(components(&log, "component_stopped"), Vec::<&str>::new());
+}
+
+#[tokio::test]
+async fn speaks_systemds_notify_protocol_ready_then_stopping_on_sigterm() {
+    let manager = Manager::bind();
+    let service = Service::spawn(&[
+        ("NOTIFY_SOCKET", manager.address()),
+        ("WATCHDOG_USEC", "60000000"),
+    ]);
+    let started = manager.until("READY=1").await;
+    service.signal(Signal::SIGTERM);
+    let stopping = manager.until("STOPPING=1").await;
+    let (code, log) = service.exit().await;
+
+    assert_eq!(code, 0, "log: {log:#?}");
+    assert_eq!(count(&started, "STATUS=starting"), 1, "{started:#?}");
+    assert_eq!(
+        stopping.last().map(String::as_str),
+        Some("STOPPING=1\nSTATUS=stopping: SIGTERM received")
+    );
+    // The first ping is due at once; the next one only after 30 s.
+    let messages = [started, stopping].concat();
+    assert_eq!(count(&messages, "WATCHDOG=1"), 1, "{messages:#?}");
+    assert_eq!(states(&messages), ["READY=1", "STOPPING=1"]);
+    assert_eq!(manager.queue().drain(), Vec::<String>::new());
 }

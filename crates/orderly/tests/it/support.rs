@@ -1,5 +1,6 @@
 //! Shared fakes and helpers: a recording [`Log`], a configurable [`Probe`] component, a
-//! component that hands out its own [`Context`], and readers of the event stream.
+//! component that hands out its own [`Context`], readers of the event stream, and a stand-in
+//! for systemd's notify socket ([`Manager`]).
 
 use std::future::Future;
 use std::io;
@@ -318,6 +319,17 @@ impl Captured {
         tracing::subscriber::set_default(subscriber)
     }
 
+    /// The message of every captured line at `level` (e.g. `WARN`).
+    pub(crate) fn messages(&self, level: &str) -> Vec<String> {
+        let buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&buffer)
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
+            .filter(|line| line["level"] == level)
+            .map(|line| line["fields"]["message"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+
     /// The `fields` of every captured line that has an `event` field.
     pub(crate) fn events(&self) -> Vec<Value> {
         let buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -328,4 +340,136 @@ impl Captured {
             .filter(|fields| fields.get("event").is_some())
             .collect()
     }
+}
+
+/// A stand-in for systemd's notify socket: a datagram socket bound in a temporary folder (or in
+/// Linux's abstract namespace) whose messages the tests read, each as one string of
+/// `KEY=VALUE` lines.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    /// What `NOTIFY_SOCKET` says: the path, or `@name`.
+    address: String,
+    socket: tokio::net::UnixDatagram,
+    queue: Queue,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A guard against a hung test, never an expectation of speed: on the paused clock it passes at
+/// once when nothing else can happen.
+const GUARD: Duration = Duration::from_secs(30);
+
+impl Manager {
+    /// Binds a socket file in a new temporary folder.
+    pub(crate) fn bind() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("notify");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind the socket");
+        let address = path.to_str().expect("a UTF-8 path").to_owned();
+        Self::new(socket, address, Some(dir))
+    }
+
+    /// Binds a socket in the abstract namespace, under a name no other test uses.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn bind_abstract() -> Self {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("orderly-test-{}-{n}", std::process::id());
+        let address = SocketAddr::from_abstract_name(&name).expect("an abstract name");
+        let socket = UnixDatagram::bind_addr(&address).expect("bind the abstract socket");
+        Self::new(socket, format!("@{name}"), None)
+    }
+
+    fn new(
+        socket: std::os::unix::net::UnixDatagram,
+        address: String,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
+        socket.set_nonblocking(true).expect("a non-blocking socket");
+        let queue = Queue(Arc::new(socket.try_clone().expect("clone the socket")));
+        Self {
+            address,
+            socket: tokio::net::UnixDatagram::from_std(socket).expect("a tokio socket"),
+            queue,
+            _dir: dir,
+        }
+    }
+
+    /// What `NOTIFY_SOCKET` must say to reach this socket.
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// An environment with `NOTIFY_SOCKET` set to this socket, and `more`.
+    pub(crate) fn env(&self, more: &[(&str, &str)]) -> Env {
+        let mut pairs = vec![("NOTIFY_SOCKET", self.address())];
+        pairs.extend_from_slice(more);
+        Env::from_pairs(pairs)
+    }
+
+    /// The next message.
+    pub(crate) async fn next(&self) -> String {
+        let mut buffer = vec![0; 4096];
+        let len = tokio::time::timeout(GUARD, self.socket.recv(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("no notification within {GUARD:?}"))
+            .expect("receive a notification");
+        String::from_utf8(buffer[..len].to_vec()).expect("a UTF-8 notification")
+    }
+
+    /// The messages up to and including the first that has the line `line`.
+    pub(crate) async fn until(&self, line: &str) -> Vec<String> {
+        let mut messages = Vec::new();
+        loop {
+            let message = self.next().await;
+            let last = message.lines().any(|l| l == line);
+            messages.push(message);
+            if last {
+                return messages;
+            }
+        }
+    }
+
+    /// A reader of the messages already received, for a component to look at.
+    pub(crate) fn queue(&self) -> Queue {
+        self.queue.clone()
+    }
+}
+
+/// The receiving end of a [`Manager`]'s socket, read without waiting.
+#[derive(Clone, Debug)]
+pub(crate) struct Queue(Arc<std::os::unix::net::UnixDatagram>);
+
+impl Queue {
+    /// Every message received and not read yet.
+    pub(crate) fn drain(&self) -> Vec<String> {
+        let mut messages = Vec::new();
+        let mut buffer = vec![0; 4096];
+        loop {
+            match self.0.recv(&mut buffer) {
+                Ok(len) => messages.push(String::from_utf8_lossy(&buffer[..len]).into_owned()),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return messages,
+                Err(error) => panic!("read the notify socket: {error}"),
+            }
+        }
+    }
+}
+
+/// The state changes among `messages`, in order: their `READY=1`, `RELOADING=1` and
+/// `STOPPING=1` lines (`STATUS=` and `WATCHDOG=1` left out).
+pub(crate) fn states(messages: &[String]) -> Vec<&str> {
+    messages
+        .iter()
+        .flat_map(|m| m.lines())
+        .filter(|line| ["READY=1", "RELOADING=1", "STOPPING=1"].contains(line))
+        .collect()
+}
+
+/// How many of `messages` have the line `line`.
+pub(crate) fn count(messages: &[String], line: &str) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.lines().any(|l| l == line))
+        .count()
 }
