@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -30,52 +30,15 @@ const CHUNK: usize = 8 * 1024;
 const SIGNALLED_CHUNK: usize = 512;
 const PAUSE: Duration = Duration::from_millis(1);
 
-/// `target/<profile>/examples/01_logs`, next to the `deps` folder this test runs from; it must
-/// be newer than the sources it is built from.
+/// The example's binary, built from this crate's and orderly's sources.
 pub(crate) fn fixture() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary runs from target/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("01_logs{}", std::env::consts::EXE_SUFFIX));
-    let rebuild = "run these tests with `cargo test -p orderly-telemetry`, which builds the \
-                   examples (`cargo test --test it` alone does not)";
-    let built = std::fs::metadata(&path)
-        .and_then(|meta| meta.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: {rebuild}", path.display()));
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let sources = [
         crate_dir.join("src"),
         crate_dir.join("examples/01_logs.rs"),
         crate_dir.join("../orderly/src"),
     ];
-    let newest = sources.iter().map(|source| newest_change(source)).max();
-    assert!(
-        newest.is_none_or(|newest| built >= newest),
-        "{} is older than its sources: {rebuild}",
-        path.display()
-    );
-    path
-}
-
-/// The latest modification time of a file, or of any file below a folder.
-fn newest_change(path: &Path) -> SystemTime {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return SystemTime::UNIX_EPOCH;
-    };
-    if !meta.is_dir() {
-        return meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    }
-    std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| newest_change(&entry.path()))
-        .max()
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+    crate::fixture::example("orderly-telemetry", "01_logs", &sources)
 }
 
 /// Where the example's stdout goes.

@@ -6,6 +6,7 @@ mod contract;
 mod control;
 mod events;
 mod failures;
+mod fixture;
 mod graph;
 mod health;
 mod ignorable;

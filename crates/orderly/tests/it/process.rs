@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -23,52 +23,14 @@ const GUARD: Duration = Duration::from_secs(30);
 /// The service's components in start order.
 const CHAIN: [&str; 4] = ["config", "db", "cache", "http"];
 
-/// `target/<profile>/examples/<example>`, next to the `deps` folder this test runs from.
+/// The example's binary, built from this crate's sources.
 fn fixture(example: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary runs from target/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{example}{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run these tests with `cargo test -p orderly`, which builds the \
-                 examples (`cargo test --test it` alone does not)",
-                path.display()
-            )
-        });
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let newest = newest_change(&sources.join("src")).max(newest_change(
-        &sources.join(format!("examples/{example}.rs")),
-    ));
-    assert!(
-        built >= newest,
-        "{} is older than the sources: run `cargo test -p orderly`, which rebuilds the examples",
-        path.display()
-    );
-    path
-}
-
-/// The latest modification time of a file, or of any file below a folder.
-fn newest_change(path: &Path) -> SystemTime {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return SystemTime::UNIX_EPOCH;
-    };
-    if !meta.is_dir() {
-        return meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    }
-    std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| newest_change(&entry.path()))
-        .max()
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = [
+        crate_dir.join("src"),
+        crate_dir.join(format!("examples/{example}.rs")),
+    ];
+    crate::fixture::example("orderly", example, &sources)
 }
 
 /// The service running as a child process, and every log line read from it so far.
