@@ -78,7 +78,8 @@
 //! # Exit codes
 //!
 //! See [`ExitCodes`]: 0 clean, 1 component failure, 70 invalid system, 78 invalid
-//! configuration, 124 deadline exceeded, 128 + N on a second signal.
+//! configuration, 124 deadline exceeded, 128 + N on a second signal; a failure's own code with
+//! [`ExitWith`] (a one-off task's report that found problems, say).
 //!
 //! # Performance
 //!

@@ -1,16 +1,16 @@
 //! No line is lost: the `01_logs` example logs 100,000 numbered lines into a slowly read pipe,
 //! then stops — by SIGTERM, or forced by a second one; every line arrives whole and in order,
-//! and the shutdown report comes last. Also: the format on a pipe, a pretty one, a terminal.
+//! and the shutdown report comes last.
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::process::{Logging, Stdout};
+use crate::process::Logging;
 
 const LINES: u64 = 100_000;
 
 /// Every line of `stdout` as JSON (each must be a whole JSON object).
-fn json_lines(stdout: &str) -> Vec<Value> {
+pub(crate) fn json_lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
         .enumerate()
@@ -98,71 +98,4 @@ async fn a_forced_exit_by_a_second_sigterm_still_writes_every_line() {
     assert_every_line_in_order(&log);
     assert_report_last(&log, 143);
     assert_backlog(log.len(), read_before);
-}
-
-#[tokio::test]
-async fn log_format_pretty_writes_plain_readable_lines_without_colours_in_a_pipe() {
-    let mut logging = Logging::spawn(&[("LINES", "3"), ("LOG_FORMAT", "pretty")]);
-    logging.cue("logged 3 lines").await;
-    logging.signal(Signal::SIGTERM);
-    let (code, stdout) = logging.exit().await;
-
-    assert_eq!(code, 0, "{stdout}");
-    assert!(
-        !stdout.contains('\x1b'),
-        "no colour codes in a pipe:\n{stdout}"
-    );
-    assert!(
-        stdout.lines().all(|line| !line.starts_with('{')),
-        "no JSON:\n{stdout}"
-    );
-    assert!(stdout.contains(" INFO 01_logs: line n=3\n"), "{stdout}");
-    let last = stdout.lines().last().unwrap_or_default();
-    assert!(last.contains("shutdown report"), "the last line: {last}");
-}
-
-#[tokio::test]
-async fn an_invalid_log_format_exits_78_and_names_the_variable_before_anything_starts() {
-    let mut logging = Logging::spawn(&[("LOG_FORMAT", "xml")]);
-    let message = logging.stderr_line().await;
-    let (code, stdout) = logging.exit().await;
-
-    assert_eq!(code, 78);
-    assert_eq!(
-        message.as_deref(),
-        Some("LOG_FORMAT: expected json or pretty, found 'xml'")
-    );
-    assert_eq!(stdout, "", "nothing started, nothing logged");
-}
-
-#[tokio::test]
-async fn a_configuration_error_after_telemetry_is_a_log_line() {
-    let logging = Logging::spawn(&[("LINES", "many")]);
-    let (code, stdout) = logging.exit().await;
-
-    assert_eq!(code, 78);
-    let log = json_lines(&stdout);
-    assert_eq!(log.len(), 1, "{stdout}");
-    assert_eq!(log[0]["level"], "ERROR");
-    assert_eq!(log[0]["variable"], "LINES");
-}
-
-#[tokio::test]
-async fn on_a_terminal_the_default_is_pretty_and_coloured() {
-    let mut logging = Logging::spawn_on(Stdout::Terminal, &[("LINES", "1")]);
-    logging.cue("logged 1 lines").await;
-    logging.signal(Signal::SIGTERM);
-    let (code, screen) = logging.exit().await;
-
-    assert_eq!(code, 0, "{screen}");
-    assert!(
-        screen.contains("\x1b["),
-        "coloured on a terminal:\n{screen}"
-    );
-    assert!(
-        screen.lines().all(|line| !line.starts_with('{')),
-        "no JSON on a terminal:\n{screen}"
-    );
-    let last = screen.lines().last().unwrap_or_default();
-    assert!(last.contains("shutdown report"), "the last line: {last}");
 }

@@ -8,3 +8,4 @@ mod flush;
 mod metrics;
 mod process;
 mod settings;
+mod stdout;
