@@ -13,7 +13,7 @@
 //!
 //! | variable | effect |
 //! |---|---|
-//! | `LINES=N` | `producer` logs N lines `line` with `n` = 1..=N, then writes `logged N lines` on stderr |
+//! | `LINES=N` | `producer` logs `producing` in a span, N lines `line` with `n` = 1..=N, then writes `logged N lines` on stderr |
 //! | `STOP_HANG=1` | `producer`'s stop writes `stopping` on stderr and never returns (forced exits) |
 //! | `LOG_FORMAT`, `LOG_LEVEL`, `RUST_LOG` | read by [`Logs`]; an invalid value exits 78 |
 //! | `SHUTDOWN_DELAY`, `SHUTDOWN_TIMEOUT` | read by orderly |
@@ -39,6 +39,7 @@ impl Component for Producer {
         let (lines, stopping) = (self.lines, ctx.clone());
         ctx.spawn("produce", async move {
             if lines > 0 {
+                tracing::info_span!("produce", lines).in_scope(|| tracing::info!("producing"));
                 for n in 1..=lines {
                     tracing::info!(n, "line");
                 }

@@ -102,7 +102,31 @@ async fn rust_log_directives_choose_by_target_and_win_over_log_level() {
         .filter_map(|l| l["target"].as_str())
         .collect();
     assert_eq!(
-        targets, ["01_logs"; 3],
+        targets, ["01_logs"; 4],
         "only the example's own lines: {stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_json_line_is_flat_and_carries_its_span() {
+    let stdout = three_lines(Stdout::SlowPipe, &[("LOG_FORMAT", "json")]).await;
+
+    let log = json_lines(&stdout);
+    let producing = log
+        .iter()
+        .find(|line| line["message"] == "producing")
+        .unwrap_or_else(|| panic!("no `producing` line: {stdout}"));
+    for field in ["timestamp", "level", "target", "message"] {
+        assert!(producing[field].is_string(), "no {field}: {producing}");
+    }
+    assert_eq!(producing["span"]["name"], "produce", "{producing}");
+    assert_eq!(producing["span"]["lines"], 3, "{producing}");
+    let started = log
+        .iter()
+        .find(|line| line["event"] == "component_started")
+        .unwrap_or_else(|| panic!("no lifecycle line: {stdout}"));
+    assert_eq!(
+        started["component"], "logs",
+        "fields at the top level: {started}"
     );
 }
