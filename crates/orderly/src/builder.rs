@@ -16,7 +16,8 @@ use crate::notify::Target;
 use crate::report::ExitCodes;
 use crate::settings::{Env, SHUTDOWN_DELAY, SHUTDOWN_TIMEOUT, Settings, parse_duration};
 use crate::signal::SighupPolicy;
-use crate::system::{Node, System, SystemId};
+use crate::system::{ExitHook, Node, System, SystemId};
+use crate::task::Task;
 
 /// Whether a component's failure to start fails the system.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,8 +46,20 @@ pub struct Spec {
     pub(crate) name: Arc<str>,
     pub(crate) necessity: Necessity,
     pub(crate) layer: Layer,
+    pub(crate) role: Role,
     pub(crate) start_timeout: Option<Duration>,
     pub(crate) stop_timeout: Option<Duration>,
+}
+
+/// What a component is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Part of a service: runs until the system stops.
+    #[default]
+    Service,
+    /// A one-off task: its end stops the system, without the shutdown delay (no traffic is
+    /// routed to a task, so there is nothing to wait for).
+    Task,
 }
 
 /// Where a component sits in the start and stop order, beyond its own dependencies.
@@ -65,6 +78,7 @@ impl Spec {
             name: name.into(),
             necessity: Necessity::Required,
             layer: Layer::Regular,
+            role: Role::Service,
             start_timeout: None,
             stop_timeout: None,
         }
@@ -137,6 +151,7 @@ pub struct SystemBuilder {
     settings: Settings,
     env: Env,
     log_events: bool,
+    exit_hooks: Vec<ExitHook>,
 }
 
 impl fmt::Debug for SystemBuilder {
@@ -182,6 +197,7 @@ impl SystemBuilder {
             settings: Settings::default(),
             env: Env::process(),
             log_events: false,
+            exit_hooks: Vec::new(),
         }
     }
 
@@ -208,6 +224,58 @@ impl SystemBuilder {
         Fut: Future<Output = Result<R, E>> + Send,
     {
         self.add(spec, deps, from_fn(f))
+    }
+
+    /// Adds a one-off task (twelve-factor XII: a migration, a repair, a report): a component
+    /// whose work, `|deps, ctx| async move { … }`, begins once the whole system has started and
+    /// whose end stops the system. Run as the process's main job, its result becomes the exit
+    /// code:
+    ///
+    /// | the work | the system | exit code |
+    /// |---|---|---|
+    /// | returns `Ok(())` | stops cleanly ("stop requested by" the task) | 0 |
+    /// | returns an error or panics | stops; the report names the task and the error | 1 |
+    /// | returns an [`ExitWith`](crate::ExitWith) error | stops; the report names the error | its code |
+    ///
+    /// The shutdown delay is skipped when a task ends (nothing routes traffic to a task). A stop
+    /// signal while the work runs makes [`Context::stopping`] fire: the work may end early or
+    /// run to its end, within the stop timeouts; an error it returns then still fails the stop.
+    ///
+    /// Build the process from the same components as the service and add the task instead of
+    /// the servers, so it reads the same configuration:
+    ///
+    /// ```
+    /// use orderly::{BoxError, System};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut system = System::builder("migrate");
+    /// let db = system.add_fn("db", (), |(), _ctx| async { Ok::<_, BoxError>(vec!["v1", "v2"]) });
+    /// system.add_task("migrate", db, |pending: Vec<&str>, _ctx| async move {
+    ///     for migration in pending {
+    ///         tracing::info!(migration, "applied");
+    ///     }
+    ///     Ok::<_, BoxError>(())
+    /// });
+    /// // In `main`: `system.run().await` is the exit code. Here: wait for the report.
+    /// let report = system.build()?.start().await?.wait().await;
+    /// assert!(report.is_clean());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Nothing may depend on a task (it delegates no resource and others would not wait for its
+    /// end): work that must finish before others start belongs in a component's `start`.
+    pub fn add_task<D, E, F, Fut>(&mut self, spec: impl Into<Spec>, deps: D, work: F)
+    where
+        D: Dependencies,
+        E: Into<BoxError>,
+        F: FnMut(D::Output, Context) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        let mut spec = spec.into();
+        spec.role = Role::Task;
+        self.add(spec, deps, Task::new(work));
     }
 
     /// Replaces the component `key` names, keeping its name and options (for tests: a fake in
@@ -308,6 +376,17 @@ impl SystemBuilder {
     /// failures), with structured fields `system`, `event`, `component`, `took_ms`…
     pub fn log_all_events(mut self) -> Self {
         self.log_events = true;
+        self
+    }
+
+    /// Runs `hook` when [`run`](Self::run) ends, after its last log line (the report), just
+    /// before it returns the exit code or exits the process: also on the forced exits (a
+    /// second signal, the deadline), which call `std::process::exit` and so run no destructor.
+    /// For what must happen before the process ends, e.g. flushing a log writer. Hooks run in
+    /// the order they were added, on the runtime's thread, so keep them short. Only `run`
+    /// calls them: not [`start`](System::start), nor a system nested in another.
+    pub fn before_exit(mut self, hook: impl FnOnce() + Send + 'static) -> Self {
+        self.exit_hooks.push(Box::new(hook));
         self
     }
 
@@ -427,17 +506,25 @@ impl SystemBuilder {
             nodes,
             settings,
             self.log_events,
+            self.exit_hooks,
         ))
     }
 
     /// Builds and runs the system as the process's main job; see [`System::run`]. An invalid
     /// system is logged and ends with its exit code (78 for invalid configuration, 70 otherwise)
     /// before anything starts.
-    pub async fn run(self) -> ExitCode {
+    pub async fn run(mut self) -> ExitCode {
+        let hooks = std::mem::take(&mut self.exit_hooks);
         match self.build() {
-            Ok(system) => system.run().await,
+            Ok(mut system) => {
+                system.exit_hooks = hooks;
+                system.run().await
+            }
             Err(error) => {
                 tracing::error!(system = &*error.system, error = %error, "invalid system");
+                for hook in hooks {
+                    hook();
+                }
                 ExitCode::from(error.exit_code())
             }
         }

@@ -25,6 +25,57 @@ impl InvalidConfig {
     }
 }
 
+/// Gives a failure its own exit code.
+///
+/// A component whose `start`, spawned task or [`Context::fail`](crate::Context::fail) fails
+/// with this error (directly, not wrapped) ends the process with `code` instead of the
+/// component-failure code. Made for one-off tasks whose non-zero results mean something to the
+/// caller, e.g. a consistency report that exits 2 when it found problems (see
+/// [`SystemBuilder::add_task`](crate::SystemBuilder::add_task)):
+///
+/// ```
+/// # use orderly::{BoxError, ExitWith};
+/// # fn check(late_orders: usize) -> Result<(), BoxError> {
+/// if late_orders > 0 {
+///     return Err(ExitWith::new(2, format!("{late_orders} late orders")).into());
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ExitWith {
+    code: u8,
+    error: BoxError,
+}
+
+impl ExitWith {
+    /// A failure explained by `error` that ends the process with `code`.
+    pub fn new(code: u8, error: impl Into<BoxError>) -> Self {
+        Self {
+            code,
+            error: error.into(),
+        }
+    }
+
+    /// The exit code.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Transparent: the code is in the report's exit code, the reason is the error's.
+        self.error.fmt(f)
+    }
+}
+
+impl StdError for ExitWith {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.error.source()
+    }
+}
+
 /// Why a component failed: the cause plus, for a failure in a spawned task, the task's name.
 #[derive(Clone, Debug)]
 pub struct Failure {
@@ -90,6 +141,14 @@ impl Failure {
     /// Whether the failure is an [`InvalidConfig`] error.
     pub fn is_invalid_config(&self) -> bool {
         matches!(&self.kind, FailureKind::Error(e) if e.is::<InvalidConfig>())
+    }
+
+    /// The exit code the failure asks for: an [`ExitWith`] error's.
+    pub fn exit_code(&self) -> Option<u8> {
+        match &self.kind {
+            FailureKind::Error(e) => e.downcast_ref::<ExitWith>().map(ExitWith::code),
+            _ => None,
+        }
     }
 
     pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {

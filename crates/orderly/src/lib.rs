@@ -61,7 +61,9 @@
 //!   it runs (request stop or restart, spawn tracked tasks, report health).
 //! - [`SystemBuilder`]: add components with [`Dependencies`] and a [`Spec`]; replace or
 //!   remove them for tests; `build()` validates everything at once.
-//! - [`System::run`] for `main`, [`System::start`] for tests and embedding.
+//! - [`System::run`] for `main`, [`System::start`] for tests and embedding;
+//!   [`SystemBuilder::add_task`] for one-off tasks (migrations, repairs, reports) whose result
+//!   is the exit code.
 //! - [`Status`] (startup, readiness, liveness), [`EventStream`], [`Report`], [`ExitCodes`].
 //!
 //! # Shutdown, step by step
@@ -115,7 +117,8 @@
 //! # Exit codes
 //!
 //! See [`ExitCodes`]: 0 clean, 1 component failure, 70 invalid system, 78 invalid
-//! configuration, 124 deadline exceeded, 128 + N on a second signal.
+//! configuration, 124 deadline exceeded, 128 + N on a second signal; a failure's own code with
+//! [`ExitWith`] (a one-off task's report that found problems, say).
 //!
 //! # Performance
 //!
@@ -138,12 +141,13 @@ mod settings;
 mod signal;
 mod supervisor;
 mod system;
+mod task;
 
 pub use builder::{BuildError, Necessity, Problem, Spec, SystemBuilder};
 pub use component::{Component, FromFn, from_fn};
 pub use context::Context;
 pub use deps::{Dependencies, Key, Mapped, Optional, Resources, Within};
-pub use error::{BoxError, Failure, FailureKind, InvalidConfig};
+pub use error::{BoxError, ExitWith, Failure, FailureKind, InvalidConfig};
 pub use event::{Event, EventKind, EventStream, Step};
 pub use health::{ComponentStatus, Health, Phase, Probe, State, Status};
 pub use nested::NestedError;

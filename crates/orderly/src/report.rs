@@ -14,6 +14,7 @@ use crate::signal::Signal;
 /// |---|---|
 /// | clean stop (signal, [`Context::shutdown`](crate::Context::shutdown), handle) | 0 |
 /// | a mandatory component failed (start, run or stop; timeouts included) | 1 |
+/// | a mandatory component failed with an [`ExitWith`](crate::ExitWith) error | its code |
 /// | the system definition is invalid (`build()` found problems) | 70 (`EX_SOFTWARE`) |
 /// | invalid configuration (an [`InvalidConfig`](crate::InvalidConfig) start failure, or a bad `SHUTDOWN_*` variable) | 78 (`EX_CONFIG`) |
 /// | the global shutdown deadline passed with components still stopping | 124 |
@@ -48,10 +49,12 @@ impl ExitCodes {
         match reason {
             ExitReason::Requested { .. } | ExitReason::Signal(_) if stop_failed => self.failure,
             ExitReason::Requested { .. } | ExitReason::Signal(_) => 0,
-            ExitReason::StartFailed { failure, .. } if failure.is_invalid_config() => {
-                self.invalid_config
-            }
-            ExitReason::StartFailed { .. } | ExitReason::Failed { .. } => self.failure,
+            ExitReason::StartFailed { failure, .. } => match failure.exit_code() {
+                Some(code) => code,
+                None if failure.is_invalid_config() => self.invalid_config,
+                None => self.failure,
+            },
+            ExitReason::Failed { failure, .. } => failure.exit_code().unwrap_or(self.failure),
             ExitReason::DeadlineExceeded { .. } => self.deadline,
             ExitReason::Forced(signal) => 128 + signal.number(),
         }

@@ -31,6 +31,9 @@ impl SystemId {
     }
 }
 
+/// Runs when [`System::run`] ends; see [`SystemBuilder::before_exit`].
+pub(crate) type ExitHook = Box<dyn FnOnce() + Send + 'static>;
+
 pub(crate) type ResolveFn = Box<
     dyn Fn(&Table<'_>) -> Result<Box<dyn std::any::Any + Send>, Missing> + Send + Sync + 'static,
 >;
@@ -125,6 +128,7 @@ pub struct System {
     pub(crate) inner: Arc<Inner>,
     /// Set while this system runs nested in another (see `nested.rs`).
     pub(crate) child: Option<crate::nested::Child>,
+    pub(crate) exit_hooks: Vec<ExitHook>,
 }
 
 impl fmt::Debug for System {
@@ -148,6 +152,7 @@ impl System {
         mut nodes: Vec<Option<Node>>,
         settings: Settings,
         log_events: bool,
+        exit_hooks: Vec<ExitHook>,
     ) -> Self {
         let mut dependents = vec![Vec::new(); nodes.len()];
         let mut components = Vec::new();
@@ -176,6 +181,7 @@ impl System {
         };
         Self {
             child: None,
+            exit_hooks,
             inner: Arc::new(Inner {
                 id,
                 name,
@@ -259,25 +265,40 @@ impl System {
     ///
     /// With `NOTIFY_SOCKET` set, it tells systemd when it is ready, reloading and stopping, and
     /// pings its watchdog; see the crate docs' *systemd* section.
-    pub async fn run(self) -> ExitCode {
+    ///
+    /// The hooks added with [`SystemBuilder::before_exit`] run last, on every path.
+    pub async fn run(mut self) -> ExitCode {
+        let hooks = std::mem::take(&mut self.exit_hooks);
+        let end = self.run_to_end().await;
+        for hook in hooks {
+            hook();
+        }
+        match end {
+            End::Return(code) => ExitCode::from(code),
+            End::Exit(code) => std::process::exit(i32::from(code)),
+        }
+    }
+
+    /// Everything `run` does but the exit hooks and the forced exit.
+    async fn run_to_end(self) -> End {
         let codes = self.inner.settings.exit_codes;
         let Some(_owner) = signal::Ownership::acquire() else {
             tracing::error!(
                 system = &*self.inner.name,
                 "another system already owns this process's signals; nest this system instead"
             );
-            return ExitCode::from(codes.invalid_system);
+            return End::Return(codes.invalid_system);
         };
         let mut signals = match signal::Listener::install() {
             Ok(listener) => listener,
             Err(error) => {
                 tracing::error!(system = &*self.inner.name, %error, "cannot install signal handlers");
-                return ExitCode::from(codes.failure);
+                return End::Return(codes.failure);
             }
         };
         let Some(mut launched) = self.launch(self.notifier()) else {
             tracing::error!(system = &*self.inner.name, "system is already running");
-            return ExitCode::from(codes.invalid_system);
+            return End::Return(codes.invalid_system);
         };
         let mut stop_signals = 0;
         let report = loop {
@@ -295,7 +316,7 @@ impl System {
                         if let Ok(joined) = joined {
                             report_of(&self.inner, joined).log();
                         }
-                        std::process::exit(i32::from(128 + signal.number()));
+                        return End::Exit(128 + signal.number());
                     }
                 }
             }
@@ -305,10 +326,18 @@ impl System {
             report.reason,
             ExitReason::Forced(_) | ExitReason::DeadlineExceeded { .. }
         ) {
-            std::process::exit(i32::from(report.exit_code));
+            return End::Exit(report.exit_code);
         }
-        ExitCode::from(report.exit_code)
+        End::Return(report.exit_code)
     }
+}
+
+/// How [`System::run`] ends the process.
+enum End {
+    /// Return the exit code from `main`.
+    Return(u8),
+    /// Exit at once: abandoned tasks must not hold the process open.
+    Exit(u8),
 }
 
 pub(crate) struct Launched {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::builder::Role;
 use crate::context::Context;
 use crate::deps::{Missing, Resources, Slot, Table};
 use crate::error::{Failure, FailureKind};
@@ -326,6 +327,19 @@ impl Supervisor {
         }
     }
 
+    /// Whether a stop `from` asked waits out the shutdown delay: not when the parent stops a
+    /// nested system (it had its own), nor when a one-off task ended (it receives no traffic).
+    fn delays(&self, from: Origin) -> bool {
+        match from {
+            Origin::Handle => true,
+            Origin::Parent => false,
+            Origin::Component { node, .. } => self
+                .inner
+                .node(node)
+                .is_none_or(|n| n.spec.role != Role::Task),
+        }
+    }
+
     /// Handles a request while starting or running; `Some` when it ends that phase.
     fn on_request(&mut self, request: Request) -> Option<Next> {
         match request {
@@ -350,7 +364,7 @@ impl Supervisor {
                 let by = self.requester(from, "shutdown").ok()?;
                 Some(Next::Stop {
                     reason: ExitReason::Requested { by },
-                    delay: !matches!(from, Origin::Parent),
+                    delay: self.delays(from),
                 })
             }
             Request::Restart { from } => {
@@ -383,7 +397,7 @@ impl Supervisor {
                 });
                 Some(Next::Stop {
                     reason: ExitReason::Failed { component, failure },
-                    delay: true,
+                    delay: self.delays(from),
                 })
             }
         }

@@ -1,5 +1,6 @@
-//! Real processes: the `09_service` example runs as a child process and receives real signals;
-//! its JSON log lines and its exit code are the oracle.
+//! Real processes: the `09_service` example runs as a child process and receives real signals,
+//! and the `10_admin_task` example runs a one-off task; their JSON log lines and exit codes are
+//! the oracle.
 //!
 //! `cargo test` builds the examples; `cargo test --test it` alone does not, so after a change run
 //! `cargo test -p orderly` (or `cargo build -p orderly --examples`) first: a missing or stale
@@ -8,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -24,51 +25,14 @@ const GUARD: Duration = Duration::from_secs(30);
 /// The service's components in start order.
 const CHAIN: [&str; 4] = ["config", "db", "cache", "http"];
 
-/// `target/<profile>/examples/09_service`, next to the `deps` folder this test runs from.
-fn fixture() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary runs from target/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("09_service{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run these tests with `cargo test -p orderly`, which builds the \
-                 examples (`cargo test --test it` alone does not)",
-                path.display()
-            )
-        });
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let newest = newest_change(&sources.join("src"))
-        .max(newest_change(&sources.join("examples/09_service.rs")));
-    assert!(
-        built >= newest,
-        "{} is older than the sources: run `cargo test -p orderly`, which rebuilds the examples",
-        path.display()
-    );
-    path
-}
-
-/// The latest modification time of a file, or of any file below a folder.
-fn newest_change(path: &Path) -> SystemTime {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return SystemTime::UNIX_EPOCH;
-    };
-    if !meta.is_dir() {
-        return meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    }
-    std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| newest_change(&entry.path()))
-        .max()
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+/// The example's binary, built from this crate's sources.
+fn fixture(example: &str) -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = [
+        crate_dir.join("src"),
+        crate_dir.join(format!("examples/{example}.rs")),
+    ];
+    crate::fixture::example("orderly", example, &sources)
 }
 
 /// The service running as a child process, and every log line read from it so far.
@@ -81,13 +45,19 @@ struct Service {
 impl Service {
     /// Starts the service with exactly these environment variables.
     fn spawn(env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(fixture())
+        Self::example("09_service", &[], env)
+    }
+
+    /// Starts `example` with these arguments and exactly these environment variables.
+    fn example(example: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(fixture(example))
+            .args(args)
             .env_clear()
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn the 09_service example");
+            .unwrap_or_else(|error| panic!("spawn the {example} example: {error}"));
         let stdout = child.stdout.take().expect("stdout is piped");
         Self {
             child,
@@ -318,4 +288,42 @@ async fn speaks_systemds_notify_protocol_ready_then_stopping_on_sigterm() {
     assert_eq!(count(&messages, "WATCHDOG=1"), 1, "{messages:#?}");
     assert_eq!(states(&messages), ["READY=1", "STOPPING=1"]);
     assert_eq!(manager.queue().drain(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_one_off_task_runs_on_the_services_components_and_exits_0() {
+    let task = Service::example("10_admin_task", &["late-orders"], &[]);
+    let (code, log) = task.exit().await;
+
+    assert_eq!(code, 0, "log: {log:#?}");
+    assert_eq!(
+        components(&log, "component_started"),
+        ["config", "db", "late-orders"]
+    );
+    assert_eq!(
+        components(&log, "component_stopped"),
+        ["late-orders", "db", "config"]
+    );
+    assert_eq!(
+        report(&log)["reason"],
+        "stop requested by 'late-orders'",
+        "log: {log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_one_off_task_that_finds_problems_exits_with_its_own_code() {
+    let task = Service::example("10_admin_task", &["late-orders"], &[("LATE_ORDERS", "3")]);
+    let (code, log) = task.exit().await;
+
+    assert_eq!(code, 2, "log: {log:#?}");
+    assert_eq!(report(&log)["exit_code"], 2);
+    assert_eq!(
+        report(&log)["reason"],
+        "component 'late-orders' failed: 3 late orders"
+    );
+    assert_eq!(
+        components(&log, "component_stopped"),
+        ["late-orders", "db", "config"]
+    );
 }
