@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::task::{AbortHandle, Id, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 use tokio::time::Instant;
 
 use crate::error::{BoxError, Failure, FailureKind};
@@ -75,18 +75,8 @@ impl<T: Send + 'static> Flight<T> {
                 .min();
             tokio::select! {
                 Some(joined) = self.set.join_next_with_id() => {
-                    let (id, result) = match joined {
-                        Ok((id, Ok(value))) => (id, Ok(value)),
-                        Ok((id, Err(error))) => (id, Err(Failure::error(error))),
-                        Err(error) if error.is_panic() => {
-                            let id = error.id();
-                            (id, Err(Failure::from_panic(&*error.into_panic())))
-                        }
-                        // Aborted by us: already reported when it was aborted.
-                        Err(_) => continue,
-                    };
-                    if let Some(entry) = self.entries.remove(&id) {
-                        return Some(Landed { node: entry.node, result, took: entry.began.elapsed() });
+                    if let Some(landed) = self.land(joined) {
+                        return Some(landed);
                     }
                 }
                 () = sleep_until(next_timeout) => {
@@ -108,6 +98,36 @@ impl<T: Send + 'static> Flight<T> {
                 }
             }
         }
+    }
+
+    /// A task that has already finished, without waiting; `None` if none has.
+    pub(crate) fn try_next(&mut self) -> Option<Landed<T>> {
+        while let Some(joined) = self.set.try_join_next_with_id() {
+            if let Some(landed) = self.land(joined) {
+                return Some(landed);
+            }
+        }
+        None
+    }
+
+    /// Turns a joined task into its node's result; `None` for a task we aborted (already
+    /// reported when it was aborted).
+    fn land(&mut self, joined: Result<(Id, Result<T, BoxError>), JoinError>) -> Option<Landed<T>> {
+        let (id, result) = match joined {
+            Ok((id, Ok(value))) => (id, Ok(value)),
+            Ok((id, Err(error))) => (id, Err(Failure::error(error))),
+            Err(error) if error.is_panic() => {
+                let id = error.id();
+                (id, Err(Failure::from_panic(&*error.into_panic())))
+            }
+            Err(_) => return None,
+        };
+        let entry = self.entries.remove(&id)?;
+        Some(Landed {
+            node: entry.node,
+            result,
+            took: entry.began.elapsed(),
+        })
     }
 
     /// Aborts every task in flight; returns their nodes and how long each ran.

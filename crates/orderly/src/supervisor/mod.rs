@@ -521,13 +521,7 @@ impl Supervisor {
                     remaining -= 1;
                     match result {
                         Ok(slot) => {
-                            self.table[node] = Some(slot);
-                            self.report(node).started_in = Some(took);
-                            self.set_state(node, |c| {
-                                c.state = State::Running;
-                                c.started_in = Some(took);
-                            });
-                            self.emit(EventKind::ComponentStarted { component: self.name(node), took });
+                            self.started(node, slot, took);
                             self.release_dependents(node, &mut waiting, &mut ready);
                         }
                         Err(failure) => {
@@ -538,6 +532,19 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    fn started(&mut self, node: usize, slot: Slot, took: Duration) {
+        self.table[node] = Some(slot);
+        self.report(node).started_in = Some(took);
+        self.set_state(node, |c| {
+            c.state = State::Running;
+            c.started_in = Some(took);
+        });
+        self.emit(EventKind::ComponentStarted {
+            component: self.name(node),
+            took,
+        });
     }
 
     fn release_dependents(&self, node: usize, waiting: &mut [usize], ready: &mut Vec<usize>) {
@@ -589,6 +596,23 @@ impl Supervisor {
         ready: &mut Vec<usize>,
         flight: &mut Flight<Slot>,
     ) -> Result<(), Next> {
+        if self.note_start_failure(node, &failure) {
+            self.release_dependents(node, waiting, ready);
+            return Ok(());
+        }
+        self.cancel_starts(flight);
+        Err(Next::Stop {
+            reason: ExitReason::StartFailed {
+                component: self.name(node),
+                failure,
+            },
+            delay: false,
+        })
+    }
+
+    /// Records a failed start: its tasks aborted, its state, report and events. Returns whether
+    /// the component is ignorable (skipped) rather than failed.
+    fn note_start_failure(&mut self, node: usize, failure: &Failure) -> bool {
         let component = self.name(node);
         if let Some(ctx) = self.contexts[node].take() {
             ctx.begin_stop();
@@ -612,27 +636,33 @@ impl Supervisor {
             c.state = state;
             c.failure = Some(fail);
         });
+        let failure = failure.clone();
         if ignorable {
             self.report(node).outcome = Outcome::Skipped(failure.clone());
             self.emit(EventKind::ComponentSkipped { component, failure });
-            self.release_dependents(node, waiting, ready);
-            return Ok(());
+        } else {
+            self.report(node).outcome = Outcome::StartFailed(failure.clone());
+            self.emit(EventKind::ComponentFailed {
+                component,
+                step: Step::Start,
+                failure,
+            });
         }
-        self.report(node).outcome = Outcome::StartFailed(failure.clone());
-        self.emit(EventKind::ComponentFailed {
-            component: component.clone(),
-            step: Step::Start,
-            failure: failure.clone(),
-        });
-        self.cancel_starts(flight);
-        Err(Next::Stop {
-            reason: ExitReason::StartFailed { component, failure },
-            delay: false,
-        })
+        ignorable
     }
 
-    /// Cancels the starts in flight: their tasks are aborted, they will not be stopped.
+    /// Cancels the starts in flight: their tasks are aborted, they will not be stopped. A start
+    /// that has already finished is not cancelled: it started, so it will be stopped.
     fn cancel_starts(&mut self, flight: &mut Flight<Slot>) {
+        while let Some(Landed { node, result, took }) = flight.try_next() {
+            self.report(node).started_in = Some(took);
+            match result {
+                Ok(slot) => self.started(node, slot, took),
+                Err(failure) => {
+                    self.note_start_failure(node, &failure);
+                }
+            }
+        }
         for (node, took) in flight.abort_all() {
             if let Some(ctx) = self.contexts[node].take() {
                 ctx.begin_stop();

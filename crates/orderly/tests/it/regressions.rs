@@ -346,3 +346,47 @@ async fn nested_system_starts_again_only_after_its_abandoned_run_ended() {
         ["start inner", "stop inner", "start inner", "stop inner"]
     );
 }
+
+/// A component whose start had finished, but whose task asked to stop before the supervisor
+/// saw that start finish, was taken for a start in flight: marked cancelled and never stopped.
+#[tokio::test(start_paused = true)]
+async fn a_start_that_finished_just_before_a_stop_request_is_stopped_not_cancelled() {
+    struct AsksToStop(Log);
+    impl orderly::Component for AsksToStop {
+        type Deps = ();
+        type Resource = ();
+        async fn start(&mut self, (): (), ctx: Context) -> Result<(), BoxError> {
+            let asking = ctx.clone();
+            ctx.spawn("ask", async move {
+                asking.shutdown();
+                Ok::<_, BoxError>(())
+            });
+            Ok(())
+        }
+        async fn stop(&mut self) -> Result<(), BoxError> {
+            self.0.push("stop asker");
+            Ok(())
+        }
+    }
+    let log = Log::default();
+    let mut b = builder("race");
+    b.add("asker", (), AsksToStop(log.clone()));
+    b.add(
+        "slow",
+        (),
+        Probe::new("slow", &log).on_start(Plan::sleep(10 * SECOND)),
+    );
+
+    let report = within(failed(build(b))).await;
+
+    assert_eq!(report.exit_code, 0, "{report}");
+    assert!(
+        matches!(report.component("asker").map(|c| &c.outcome), Some(Outcome::Stopped)),
+        "{report}"
+    );
+    assert!(
+        matches!(report.component("slow").map(|c| &c.outcome), Some(Outcome::Cancelled)),
+        "{report}"
+    );
+    assert_eq!(log.take(), ["stop asker"]);
+}
