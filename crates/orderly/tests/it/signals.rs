@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderly::{
-    BoxError, Context, ExitCodes, ExitReason, FailureKind, InvalidConfig, Outcome, Report,
-    SighupPolicy, Signal,
+    BoxError, Context, EventKind, ExitCodes, ExitReason, FailureKind, InvalidConfig, Outcome,
+    Report, SighupPolicy, Signal,
 };
 use tokio::sync::Notify;
 
@@ -136,6 +136,48 @@ async fn sighup_is_ignored_by_default() {
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.restarts, 0);
     assert_eq!(log.take(), ["start base", "stop base"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sighup_is_left_to_the_components_with_the_notify_policy() {
+    let log = Log::default();
+    let mut b = builder("hup").sighup(SighupPolicy::Notify);
+    b.add("base", (), Probe::new("base", &log));
+    // Restarts the system on SIGHUP once, as a configuration watcher does after validating.
+    b.add_fn("reloader", (), |(), ctx: Context| async move {
+        let mut events = ctx.events();
+        let reloader = ctx.clone();
+        ctx.spawn("hup", async move {
+            loop {
+                tokio::select! {
+                    Some(event) = events.recv() => {
+                        if matches!(event.kind, EventKind::SignalReceived { signal: Signal::Hangup }) {
+                            reloader.restart();
+                        }
+                    }
+                    () = reloader.stopping() => return Ok::<_, BoxError>(()),
+                }
+            }
+        });
+        Ok::<_, BoxError>(())
+    });
+    let (system, mut events) = observed(b);
+    let running = started(system).await;
+
+    running.signal(Signal::Hangup);
+    next(&mut events, "restarting").await;
+    next(&mut events, "system_started").await;
+    let report = running.stop().await;
+
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        report.restarts, 1,
+        "the component's restart only, none by the system"
+    );
+    assert_eq!(
+        log.take(),
+        ["start base", "stop base", "start base", "stop base"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
