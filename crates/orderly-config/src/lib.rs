@@ -1,0 +1,14 @@
+//! wip
+
+mod config;
+mod error;
+mod extract;
+mod secret;
+mod source;
+mod watch;
+
+pub mod duration;
+pub use config::{Config, ConfigBuilder, Reload};
+pub use error::{ConfigError, Problem, ProblemKind};
+pub use secret::Secret;
+pub use bytesize::ByteSize;
