@@ -73,13 +73,15 @@ impl Spec {
     }
 }
 
-/// Loads on a blocking thread: it reads files.
+/// Loads on a blocking thread (it reads files), logging to the caller's subscriber.
 pub(crate) async fn load<T>(spec: &Arc<Spec>) -> Result<Loaded<T>, BoxError>
 where
     T: DeserializeOwned + Send + 'static,
 {
     let spec = spec.clone();
-    Ok(tokio::task::spawn_blocking(move || spec.load::<T>()).await?)
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    let load = move || tracing::dispatcher::with_default(&dispatch, || spec.load::<T>());
+    Ok(tokio::task::spawn_blocking(load).await?)
 }
 
 /// Typed settings from environment variables with a prefix, layered over files: an orderly

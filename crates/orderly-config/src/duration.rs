@@ -135,14 +135,22 @@ mod tests {
             r#"{"read":"1500ms","idle":"500ms"}"#
         );
         let t: Timeouts = serde_json::from_str(r#"{"read": 0}"#).unwrap();
-        assert_eq!(t, Timeouts { read: Duration::ZERO, idle: None });
+        assert_eq!(
+            t,
+            Timeouts {
+                read: Duration::ZERO,
+                idle: None
+            }
+        );
     }
 
     #[test]
     fn says_what_is_wrong() {
         let error = serde_json::from_str::<Timeouts>(r#"{"read": "5 sec"}"#).unwrap_err();
         assert!(
-            error.to_string().contains("expected a duration like 500ms or 5s, found '5 sec'"),
+            error
+                .to_string()
+                .contains("expected a duration like 500ms or 5s, found '5 sec'"),
             "{error}"
         );
         let error = serde_json::from_str::<Timeouts>(r#"{"read": 5}"#).unwrap_err();

@@ -97,6 +97,10 @@ impl Problem {
         self
     }
 
+    pub(crate) fn set_detail(&mut self, detail: String) {
+        self.detail = detail;
+    }
+
     pub(crate) fn settable_in(mut self, files: Vec<PathBuf>) -> Self {
         self.files = files;
         self

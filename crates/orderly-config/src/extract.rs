@@ -125,9 +125,9 @@ fn key_of(path: &serde_ignored::Path<'_>) -> Key {
             key.push(name.clone());
             key
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            key_of(parent)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_of(parent),
     }
 }
 
@@ -166,12 +166,17 @@ enum Pending {
     Probe(Probe),
     /// A variable read as a list or table is being tried as text; `problem` is reported if that
     /// does not fit either.
-    AsText { key: Key, problem: Problem },
+    AsText {
+        key: Key,
+        problem: Problem,
+    },
 }
 
 #[derive(Debug)]
 struct Probe {
     key: Key,
+    /// The index of the setting's problem in `problems`, once reported here.
+    problem: Option<usize>,
     /// How many leaf placeholders were tried; 0 while the empty table stands.
     tried: usize,
     /// Whether the first variant of an enum was tried.
@@ -229,7 +234,9 @@ impl Run<'_> {
         }
 
         match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Probe(probe) if at == probe.key => return self.next_placeholder(probe, &error),
+            Pending::Probe(probe) if at == probe.key => {
+                return self.next_placeholder(probe, &error);
+            }
             Pending::Probe(probe) => {
                 if probe.tried == 0 && !probe.reported && !at.starts_with(&probe.key) {
                     // The empty table fit: the setting is a table that nothing gave.
@@ -248,6 +255,7 @@ impl Run<'_> {
             insert_placeholder(&mut self.placeholders, &at, Value::from(Dict::new()));
             self.pending = Pending::Probe(Probe {
                 key: at,
+                problem: None,
                 tried: 0,
                 variant: false,
                 reported: consequence,
@@ -284,10 +292,15 @@ impl Run<'_> {
                 _ => None,
             };
             self.missing(&probe.key, expected);
+            probe.problem = Some(self.problems.len() - 1);
             probe.reported = true;
         }
         let value = match &error.kind {
-            Kind::UnknownVariant(_, [first, ..]) if !probe.variant => {
+            Kind::UnknownVariant(_, variants @ [first, ..]) if !probe.variant => {
+                // An enum: its variants say better what it expects.
+                if let Some(problem) = probe.problem.and_then(|i| self.problems.get_mut(i)) {
+                    problem.set_detail(format!("expected {}", one_of(variants)));
+                }
                 probe.variant = true;
                 Value::from((*first).to_owned())
             }
@@ -340,7 +353,9 @@ impl Run<'_> {
     }
 
     fn missing(&mut self, key: &[String], expected: Option<&str>) {
-        let detail = expected.map(|e| format!("expected {e}")).unwrap_or_default();
+        let detail = expected
+            .map(|e| format!("expected {e}"))
+            .unwrap_or_default();
         let problem = Problem::new(ProblemKind::Missing, detail)
             .in_variable(self.hint.variable(key))
             .at_key(key.join("."))

@@ -62,7 +62,12 @@ pub(crate) struct Fingerprint(Vec<Option<u64>>);
 impl Fingerprint {
     /// Reads every file now.
     pub(crate) fn of(files: &[File]) -> Self {
-        Self(files.iter().map(|f| std::fs::read(&f.path).ok().map(|b| hash(&b))).collect())
+        Self(
+            files
+                .iter()
+                .map(|f| std::fs::read(&f.path).ok().map(|b| hash(&b)))
+                .collect(),
+        )
     }
 }
 
@@ -200,8 +205,8 @@ impl Format {
                 format!("not valid TOML{at}: {}", e.message().trim_end())
             }),
             Format::Yaml => {
-                let value: serde_norway::Value = serde_norway::from_str(text)
-                    .map_err(|e| format!("not valid YAML: {e}"))?;
+                let value: serde_norway::Value =
+                    serde_norway::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
                 match value {
                     serde_norway::Value::Mapping(_) => serde_norway::from_value(value)
                         .map_err(|e| format!("not a table of settings: {e}")),
@@ -254,7 +259,10 @@ fn read_file(file: &File) -> (Result<Option<Dict>, Problem>, Option<u64>) {
         Ok(text) => format.parse(&text).map(Some),
         Err(_) => Err("not valid UTF-8 text".into()),
     };
-    (parsed.map_err(|detail| problem(ProblemKind::Malformed, detail)), hash)
+    (
+        parsed.map_err(|detail| problem(ProblemKind::Malformed, detail)),
+        hash,
+    )
 }
 
 /// The value at `key`, through tables and lists.
@@ -356,10 +364,11 @@ mod tests {
 
     #[test]
     fn a_malformed_file_is_located_without_quoting_it() {
-        let error = Format::Toml
-            .parse("a = 1\npassword hunter2\n")
-            .unwrap_err();
-        assert!(error.starts_with("not valid TOML at line 2, column 10"), "{error}");
+        let error = Format::Toml.parse("a = 1\npassword hunter2\n").unwrap_err();
+        assert!(
+            error.starts_with("not valid TOML at line 2, column 10"),
+            "{error}"
+        );
         assert!(!error.contains("hunter2"), "{error}");
         let error = Format::Yaml.parse("hunter2").unwrap_err();
         assert!(!error.contains("hunter2"), "{error}");

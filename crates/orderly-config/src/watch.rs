@@ -36,7 +36,12 @@ pub(crate) struct Watcher<T> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> Watcher<T> {
-    pub(crate) fn new(spec: Arc<Spec>, ctx: Context, running: Fingerprint, seen: Fingerprint) -> Self {
+    pub(crate) fn new(
+        spec: Arc<Spec>,
+        ctx: Context,
+        running: Fingerprint,
+        seen: Fingerprint,
+    ) -> Self {
         Self {
             spec,
             ctx,
@@ -52,7 +57,8 @@ impl<T: DeserializeOwned + Send + 'static> Watcher<T> {
     pub(crate) async fn run(mut self, mut events: EventStream) -> Result<(), BoxError> {
         let mut ticker = match self.spec.reload {
             Reload::Watch { interval } => {
-                let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                let mut ticker =
+                    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
                 ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 Some(ticker)
             }
@@ -99,11 +105,17 @@ impl<T: DeserializeOwned + Send + 'static> Watcher<T> {
         };
         match loaded {
             Ok(_) if trigger == Trigger::Changed && seen == self.running => {
-                tracing::info!(component = name, "the files are back to the running settings");
+                tracing::info!(
+                    component = name,
+                    "the files are back to the running settings"
+                );
                 self.ctx.set_health(Health::Healthy);
             }
             Ok(_) => {
-                tracing::info!(component = name, "{why}: the new settings are valid; restarting");
+                tracing::info!(
+                    component = name,
+                    "{why}: the new settings are valid; restarting"
+                );
                 self.ctx.restart();
             }
             Err(error) => {
