@@ -288,7 +288,8 @@ where
             (Err(error), Some(previous)) => {
                 tracing::error!(
                     component = ctx.name(),
-                    "{error}\nthe new settings are invalid; keeping the previous ones"
+                    problems = %error,
+                    "the new settings are invalid; keeping the previous ones"
                 );
                 ctx.set_health(Health::degraded(STALE));
                 previous.clone()

@@ -121,7 +121,9 @@ impl<T: DeserializeOwned + Send + 'static> Watcher<T> {
             Err(error) => {
                 tracing::error!(
                     component = name,
-                    "{why}: {error}\nthe system keeps running on the previous settings"
+                    problems = %error,
+                    "{why}: the new settings are invalid; the system keeps running on the \
+                     previous ones"
                 );
                 self.ctx.set_health(Health::degraded(STALE));
             }

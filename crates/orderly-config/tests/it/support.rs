@@ -1,7 +1,7 @@
 //! Settings types the tests share, temporary config files, captured logs, event helpers.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -79,12 +79,17 @@ impl Dir {
         path
     }
 
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
+    /// Replaces `name` at once, as most editors save: a new file renamed over the old one.
+    pub(crate) fn replace(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        let draft = self.path(&format!(".{name}.draft"));
+        std::fs::write(&draft, text).expect("a draft written");
+        std::fs::rename(&draft, &path).expect("the draft renamed over the file");
+        path
     }
 
-    pub(crate) fn root(&self) -> &Path {
-        self.0.path()
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
     }
 }
 
