@@ -19,7 +19,7 @@ fn load(env: &[(&str, &str)], files: &[&std::path::Path]) -> Result<Settings, Co
 
 /// The only problem of `result`.
 fn only(result: Result<Settings, ConfigError>) -> Problem {
-    let error = result.unwrap_err();
+    let error = result.expect_err("a problem");
     assert_eq!(error.problems().len(), 1, "{error}");
     error.problems()[0].clone()
 }

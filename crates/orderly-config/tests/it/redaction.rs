@@ -195,13 +195,18 @@ async fn the_status_endpoint_of_a_system_on_its_previous_settings_shows_no_secre
 
 /// `GET /status` over a plain connection; the response as text.
 async fn get_status(addr: std::net::SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the admin listener");
     stream
         .write_all(b"GET /status HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
         .await
-        .unwrap();
+        .expect("the request sent");
     let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("the response read");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }

@@ -54,9 +54,9 @@ async fn app(reload: Reload, sighup: SighupPolicy) -> App {
             async { Ok::<_, BoxError>(()) }
         },
     );
-    let system = system.build().unwrap();
+    let system = system.build().expect("a valid system");
     let events = system.events();
-    let running = system.start().await.unwrap();
+    let running = system.start().await.expect("a started system");
     let mut app = App {
         dir,
         file,
@@ -105,7 +105,11 @@ impl App {
     }
 
     fn name(&self) -> String {
-        self.running.resource(self.config).unwrap().name.clone()
+        self.running
+            .resource(self.config)
+            .expect("the config is running")
+            .name
+            .clone()
     }
 
     async fn stop(self) -> Report {
