@@ -188,13 +188,13 @@ fn valid(bencher: Bencher<'_, '_>) {
 #[divan::bench(args = [1, 4, 16])]
 fn invalid(bencher: Bencher<'_, '_>, n: usize) {
     let files = files();
-    let env: Vec<_> = VALID_ENV
-        .iter()
-        .chain(&INVALID_ENV[..n])
-        .copied()
-        .collect();
+    let env: Vec<_> = VALID_ENV.iter().chain(&INVALID_ENV[..n]).copied().collect();
     let config = config(&files, env);
-    let problems = config.load().expect_err("invalid settings").problems().len();
+    let problems = config
+        .load()
+        .expect_err("invalid settings")
+        .problems()
+        .len();
     assert_eq!(problems, n);
     bencher.bench_local(|| config.load());
 }

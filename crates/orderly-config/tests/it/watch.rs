@@ -132,6 +132,26 @@ async fn a_valid_edit_restarts_the_system_with_the_new_value() {
     assert_eq!(app.stop().await.restarts, 1);
 }
 
+/// On a paused clock, so each read of the files falls between two edits: reading happens on a
+/// blocking thread, and tokio does not move a paused clock while one runs.
+#[tokio::test(start_paused = true)]
+async fn a_change_is_acted_on_only_once_the_files_have_settled() {
+    let second = Duration::from_secs(1);
+    let mut app = app(Reload::Watch { interval: second }, SighupPolicy::Ignore).await;
+    let begin = tokio::time::Instant::now();
+
+    // Reads at 1 s, 2 s, 3 s. The first edit is seen at 1 s and replaced before 2 s; the second
+    // is seen at 2 s and again at 3 s: only then does the system restart, with it.
+    tokio::time::sleep_until(begin + second / 2).await;
+    app.dir.write("config.toml", "name = \"draft\"\n");
+    tokio::time::sleep_until(begin + second * 3 / 2).await;
+    app.dir.write("config.toml", "name = \"final\"\n");
+    app.restarted().await;
+
+    assert_eq!(app.started_with().await, "final", "never the draft");
+    assert_eq!(app.stop().await.restarts, 1);
+}
+
 #[tokio::test]
 async fn an_invalid_edit_keeps_the_old_settings_and_logs_why() {
     let log = Captured::default();
