@@ -1,8 +1,7 @@
 //! Settings types the tests share, temporary config files, captured logs, event helpers.
 
-use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use orderly::{Event, EventKind, EventStream};
@@ -93,19 +92,12 @@ impl Dir {
     }
 }
 
-/// A `tracing` writer into memory, as plain text lines.
-#[derive(Clone, Default)]
-pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+/// Log lines captured into a temporary file (tracing-subscriber writes through `&File`).
+pub(crate) struct Captured(tempfile::NamedTempFile);
 
-impl io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        buffer.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+impl Default for Captured {
+    fn default() -> Self {
+        Self(tempfile::NamedTempFile::new().expect("a temporary log file"))
     }
 }
 
@@ -113,18 +105,17 @@ impl Captured {
     /// Makes this the `tracing` subscriber of the current thread until the guard drops; on a
     /// current-thread runtime the system and its components log here too.
     pub(crate) fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
+        let file = Arc::new(self.0.reopen().expect("the log file, to write"));
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
+            .with_writer(file)
             .finish();
         tracing::subscriber::set_default(subscriber)
     }
 
     pub(crate) fn text(&self) -> String {
-        let buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&buffer).into_owned()
+        std::fs::read_to_string(self.0.path()).expect("the log file, to read")
     }
 }
 

@@ -5,6 +5,7 @@
 //! clock too (the polling interval is short, and nothing asserts how long anything took).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use orderly::{
@@ -13,6 +14,7 @@ use orderly::{
 };
 use orderly_config::{Config, Reload};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::support::{Captured, Dir, GUARD, Settings, trace, until};
@@ -21,57 +23,92 @@ const WATCH: Reload = Reload::Watch {
     interval: Duration::from_millis(20),
 };
 
-/// A system whose `user` component reports, at each start, the name it was started with.
-struct App {
+/// What a test system reads: a file (and its first text) into settings of type `T`, of which
+/// its `user` component reports a part at each start.
+struct Watched<T> {
+    component: &'static str,
+    prefix: &'static str,
+    file: &'static str,
+    text: &'static str,
+    part: fn(&T) -> String,
+}
+
+fn name(settings: &Settings) -> String {
+    settings.name.clone()
+}
+
+/// `config.toml` into `Settings`; `user` reports the name, "one" at first.
+const SETTINGS: Watched<Settings> = Watched {
+    component: "config",
+    prefix: "FAB",
+    file: "config.toml",
+    text: "name = \"one\"\n",
+    part: name,
+};
+
+/// A system of the config and a `user` component that reports the part it was started with.
+struct App<T> {
     dir: Dir,
     file: PathBuf,
     running: Running,
-    config: Key<std::sync::Arc<Settings>>,
+    component: &'static str,
+    config: Key<Arc<T>>,
+    part: fn(&T) -> String,
     events: EventStream,
     seen: Vec<Event>,
     starts: mpsc::UnboundedReceiver<String>,
 }
 
-async fn app(reload: Reload, sighup: SighupPolicy) -> App {
+async fn app(reload: Reload, sighup: SighupPolicy) -> App<Settings> {
+    let mut app = launch(SETTINGS, reload, sighup).await;
+    assert_eq!(app.started_with().await, "one");
+    app
+}
+
+async fn launch<T>(watched: Watched<T>, reload: Reload, sighup: SighupPolicy) -> App<T>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
     let dir = Dir::new();
-    let file = dir.write("config.toml", "name = \"one\"\n");
+    let file = dir.write(watched.file, watched.text);
     let (tx, starts) = mpsc::unbounded_channel();
     let mut system = System::builder("app").sighup(sighup);
     let config = system.add(
-        "config",
+        watched.component,
         (),
-        Config::<Settings>::builder("FAB")
+        Config::<T>::builder(watched.prefix)
             .file(&file)
             .env(Env::empty())
             .reload(reload)
             .build(),
     );
+    let part = watched.part;
     system.add_fn(
         "user",
-        config.map(|c| c.name.clone()),
-        move |name: String, _ctx| {
-            let _ = tx.send(name);
+        config.map(move |c| part(c)),
+        move |part: String, _ctx| {
+            let _ = tx.send(part);
             async { Ok::<_, BoxError>(()) }
         },
     );
     let system = system.build().expect("a valid system");
     let events = system.events();
     let running = system.start().await.expect("a started system");
-    let mut app = App {
+    App {
         dir,
         file,
         running,
+        component: watched.component,
         config,
+        part,
         events,
         seen: Vec::new(),
         starts,
-    };
-    assert_eq!(app.started_with().await, "one");
-    app
+    }
 }
 
-impl App {
-    /// The name the `user` component was started with next.
+impl<T: Send + Sync + 'static> App<T> {
+    /// The part the `user` component was started with next.
     async fn started_with(&mut self) -> String {
         tokio::time::timeout(GUARD, self.starts.recv())
             .await
@@ -84,15 +121,17 @@ impl App {
     }
 
     async fn restarted(&mut self) {
+        let component = self.component;
         self.until(
-            |k| matches!(k, EventKind::Restarting { requested_by: Some(by) } if &**by == "config"),
+            |k| matches!(k, EventKind::Restarting { requested_by: Some(by) } if **by == *component),
         )
         .await;
     }
 
     async fn degraded(&mut self) -> Event {
+        let config = self.component;
         self.until(|k| {
-            matches!(k, EventKind::HealthChanged { component, health: Health::Degraded(_) } if &**component == "config")
+            matches!(k, EventKind::HealthChanged { component, health: Health::Degraded(_) } if **component == *config)
         })
         .await
     }
@@ -104,12 +143,13 @@ impl App {
             .count()
     }
 
-    fn name(&self) -> String {
-        self.running
+    /// The part of the running settings.
+    fn part(&self) -> String {
+        let settings = self
+            .running
             .resource(self.config)
-            .expect("the config is running")
-            .name
-            .clone()
+            .expect("the config is running");
+        (self.part)(&settings)
     }
 
     async fn stop(self) -> Report {
@@ -128,7 +168,7 @@ async fn a_valid_edit_restarts_the_system_with_the_new_value() {
     app.restarted().await;
 
     assert_eq!(app.started_with().await, "two");
-    assert_eq!(app.name(), "two");
+    assert_eq!(app.part(), "two");
     assert_eq!(app.stop().await.restarts, 1);
 }
 
@@ -163,7 +203,7 @@ async fn an_invalid_edit_keeps_the_old_settings_and_logs_why() {
     app.degraded().await;
 
     assert_eq!(app.restarts_seen(), 0, "{:?}", trace(&app.seen));
-    assert_eq!(app.name(), "one");
+    assert_eq!(app.part(), "one");
     let text = log.text();
     let why = format!(
         "{}: db.pool_size: expected u16, found string \"ten\"",
@@ -208,7 +248,7 @@ async fn sighup_reloads_on_demand_and_restarts_only_for_valid_settings() {
     app.running.signal(Signal::Hangup);
     app.degraded().await;
     assert_eq!(app.restarts_seen(), 0, "{:?}", trace(&app.seen));
-    assert_eq!(app.name(), "one");
+    assert_eq!(app.part(), "one");
 
     app.dir.write("config.toml", "name = \"two\"\n");
     app.running.signal(Signal::Hangup);
@@ -240,42 +280,26 @@ struct Endpoints {
     spec: String,
 }
 
+fn spec(endpoints: &Endpoints) -> String {
+    endpoints.spec.clone()
+}
+
 #[tokio::test]
 async fn a_watched_endpoints_file_restarts_the_system_the_same_way() {
-    let dir = Dir::new();
-    let file = dir.write("endpoints.yaml", "spec: http://127.0.0.1:8081\n");
-    let (tx, mut starts) = mpsc::unbounded_channel();
-    let mut system = System::builder("apc");
-    let endpoints = system.add(
-        "endpoints",
-        (),
-        Config::<Endpoints>::builder("PEERS")
-            .file(&file)
-            .env(Env::empty())
-            .reload(WATCH)
-            .build(),
-    );
-    system.add_fn(
-        "spec-client",
-        endpoints.map(|e| e.spec.clone()),
-        move |url: String, _ctx| {
-            let _ = tx.send(url);
-            async { Ok::<_, BoxError>(()) }
-        },
-    );
-    let running = system.build().unwrap().start().await.unwrap();
-    let mut next = async || {
-        tokio::time::timeout(GUARD, starts.recv())
-            .await
-            .unwrap()
-            .unwrap()
+    let endpoints = Watched {
+        component: "endpoints",
+        prefix: "PEERS",
+        file: "endpoints.yaml",
+        text: "spec: http://127.0.0.1:8081\n",
+        part: spec,
     };
-    assert_eq!(next().await, "http://127.0.0.1:8081");
+    let mut app = launch(endpoints, WATCH, SighupPolicy::Ignore).await;
+    assert_eq!(app.started_with().await, "http://127.0.0.1:8081");
 
-    dir.replace("endpoints.yaml", "spec: http://127.0.0.1:9091\n");
+    app.dir
+        .replace("endpoints.yaml", "spec: http://127.0.0.1:9091\n");
+    app.restarted().await;
 
-    assert_eq!(next().await, "http://127.0.0.1:9091");
-    let report = running.stop().await;
-    assert!(report.is_clean(), "{report}");
-    assert_eq!(report.restarts, 1);
+    assert_eq!(app.started_with().await, "http://127.0.0.1:9091");
+    assert_eq!(app.stop().await.restarts, 1);
 }
