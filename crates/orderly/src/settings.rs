@@ -177,10 +177,8 @@ fn parse(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Env, parse};
+    use super::{Env, parse_duration};
     use std::time::Duration;
-
-    use parse as parse_duration;
 
     #[test]
     fn vars_lists_every_variable_sorted() {
@@ -208,23 +206,12 @@ mod tests {
 
     #[test]
     fn rejects_with_a_reason() {
-        assert!(parse_duration("").unwrap_err().contains("empty"));
-        assert!(
-            parse_duration("5")
-                .unwrap_err()
-                .contains("unit is required")
-        );
-        assert!(
-            parse_duration("5 sec")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
-        assert!(parse_duration("abc").unwrap_err().contains("unknown unit"));
-        assert!(
-            parse_duration("1..2s")
-                .unwrap_err()
-                .contains("not a number")
-        );
-        assert!(parse_duration("-1s").unwrap_err().contains("unknown unit"));
+        let reason = |text: &str| parse_duration(text).unwrap_err().to_string();
+        assert!(reason("").contains("empty"));
+        assert!(reason("5").contains("unit is required"));
+        assert!(reason("5 sec").contains("unknown unit"));
+        assert!(reason("abc").contains("unknown unit"));
+        assert!(reason("1..2s").contains("not a number"));
+        assert!(reason("-1s").contains("unknown unit"));
     }
 }
