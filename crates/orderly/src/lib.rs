@@ -152,7 +152,7 @@ pub use event::{Event, EventKind, EventStream, Step};
 pub use health::{ComponentStatus, Health, Phase, Probe, State, Status};
 pub use nested::NestedError;
 pub use report::{ComponentReport, ExitCodes, ExitReason, Outcome, Report};
-pub use settings::{Env, SHUTDOWN_DELAY, SHUTDOWN_TIMEOUT};
+pub use settings::{DurationError, Env, SHUTDOWN_DELAY, SHUTDOWN_TIMEOUT, parse_duration};
 pub use signal::{SighupPolicy, Signal};
 pub use system::{Running, StartError, System};
 

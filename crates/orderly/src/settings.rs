@@ -56,6 +56,22 @@ impl Env {
             Source::Map(map) => map.get(name).cloned(),
         }
     }
+
+    /// Every variable as `(name, value)`, sorted by name; for readers of a whole family of
+    /// variables (a prefix). Process variables whose name or value is not valid Unicode are
+    /// left out, as [`get`](Env::get) leaves them out.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = match &self.0 {
+            Source::Process => std::env::vars_os()
+                .filter_map(|(name, value)| {
+                    Some((name.into_string().ok()?, value.into_string().ok()?))
+                })
+                .collect(),
+            Source::Map(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        };
+        vars.sort_unstable();
+        vars
+    }
 }
 
 impl fmt::Debug for Env {
@@ -103,8 +119,25 @@ impl Default for Settings {
     }
 }
 
-/// Parses a duration such as `500ms`, `5s`, `1.5s`, `2m`, `1h`, `1m30s` or `0`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+/// A duration that [`parse_duration`] cannot read: quotes the text and says why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(String);
+
+/// Parses a duration as orderly's variables take them (`SHUTDOWN_DELAY`, `SHUTDOWN_TIMEOUT`,
+/// and settings read by `orderly-config`): `500ms`, `5s`, `1.5s`, `2m`, `1h`, `1m30s`, or `0`.
+/// A unit (`ms`, `s`, `m`, `h`) is required on every number but a bare `0`.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(orderly::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+/// assert!(orderly::parse_duration("5").unwrap_err().to_string().contains("unit is required"));
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    parse(text).map_err(DurationError)
+}
+
+fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
@@ -148,8 +181,22 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{Env, parse_duration};
     use std::time::Duration;
+
+    #[test]
+    fn vars_lists_every_variable_sorted() {
+        let env = Env::from_pairs([("B", "2"), ("A", "1")]);
+        assert_eq!(
+            env.vars(),
+            [
+                ("A".to_owned(), "1".to_owned()),
+                ("B".to_owned(), "2".to_owned())
+            ]
+        );
+        assert!(Env::empty().vars().is_empty());
+        assert!(!Env::process().vars().is_empty());
+    }
 
     #[test]
     fn parses_the_documented_forms() {
@@ -163,23 +210,12 @@ mod tests {
 
     #[test]
     fn rejects_with_a_reason() {
-        assert!(parse_duration("").unwrap_err().contains("empty"));
-        assert!(
-            parse_duration("5")
-                .unwrap_err()
-                .contains("unit is required")
-        );
-        assert!(
-            parse_duration("5 sec")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
-        assert!(parse_duration("abc").unwrap_err().contains("unknown unit"));
-        assert!(
-            parse_duration("1..2s")
-                .unwrap_err()
-                .contains("not a number")
-        );
-        assert!(parse_duration("-1s").unwrap_err().contains("unknown unit"));
+        let reason = |text: &str| parse_duration(text).unwrap_err().to_string();
+        assert!(reason("").contains("empty"));
+        assert!(reason("5").contains("unit is required"));
+        assert!(reason("5 sec").contains("unknown unit"));
+        assert!(reason("abc").contains("unknown unit"));
+        assert!(reason("1..2s").contains("not a number"));
+        assert!(reason("-1s").contains("unknown unit"));
     }
 }

@@ -11,7 +11,7 @@ pub enum Signal {
     Terminate,
     /// SIGINT: Ctrl-C.
     Interrupt,
-    /// SIGHUP: restart in-process, when [`SighupPolicy::Restart`] is set.
+    /// SIGHUP: reload; see [`SighupPolicy`].
     Hangup,
 }
 
@@ -54,6 +54,11 @@ pub enum SighupPolicy {
     Ignore,
     /// Restart the whole system in-process: stop every component in order, start them again.
     Restart,
+    /// Only announce it ([`EventKind::SignalReceived`](crate::EventKind::SignalReceived)): the
+    /// components that reload on demand act on it. A configuration component, for one, reads
+    /// its files again and restarts the system only if the new settings are valid, where
+    /// `Restart` would restart it in any case.
+    Notify,
 }
 
 static OWNED: AtomicBool = AtomicBool::new(false);

@@ -353,6 +353,7 @@ impl Supervisor {
                 }
                 match self.inner.settings.sighup {
                     SighupPolicy::Restart => return Some(Next::Restart { by: None }),
+                    SighupPolicy::Notify => {}
                     SighupPolicy::Ignore => tracing::info!(
                         system = &*self.inner.name,
                         "SIGHUP ignored (restart on SIGHUP is not enabled)"

@@ -381,11 +381,17 @@ async fn a_start_that_finished_just_before_a_stop_request_is_stopped_not_cancell
 
     assert_eq!(report.exit_code, 0, "{report}");
     assert!(
-        matches!(report.component("asker").map(|c| &c.outcome), Some(Outcome::Stopped)),
+        matches!(
+            report.component("asker").map(|c| &c.outcome),
+            Some(Outcome::Stopped)
+        ),
         "{report}"
     );
     assert!(
-        matches!(report.component("slow").map(|c| &c.outcome), Some(Outcome::Cancelled)),
+        matches!(
+            report.component("slow").map(|c| &c.outcome),
+            Some(Outcome::Cancelled)
+        ),
         "{report}"
     );
     assert_eq!(log.take(), ["stop asker"]);

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderly::{
-    BoxError, Context, ExitCodes, ExitReason, FailureKind, InvalidConfig, Outcome, Report,
-    SighupPolicy, Signal,
+    BoxError, Context, EventKind, ExitCodes, ExitReason, FailureKind, InvalidConfig, Outcome,
+    Report, SighupPolicy, Signal,
 };
 use tokio::sync::Notify;
 
@@ -135,6 +135,53 @@ async fn sighup_is_ignored_by_default() {
     assert!(!events.contains(&"restarting".to_owned()));
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.restarts, 0);
+    assert_eq!(log.take(), ["start base", "stop base"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sighup_is_left_to_the_components_with_the_notify_policy() {
+    let log = Log::default();
+    let mut b = builder("hup").sighup(SighupPolicy::Notify);
+    b.add("base", (), Probe::new("base", &log));
+    // Sees SIGHUP and decides not to restart, as a config watcher does with invalid files.
+    let seen = Arc::new(Notify::new());
+    let heard = seen.clone();
+    b.add_fn("reloader", (), move |(), ctx: Context| {
+        let heard = heard.clone();
+        async move {
+            let mut events = ctx.events();
+            let stopping = ctx.clone();
+            ctx.spawn("hup", async move {
+                let hangup = |kind: &EventKind| {
+                    matches!(
+                        kind,
+                        EventKind::SignalReceived {
+                            signal: Signal::Hangup
+                        }
+                    )
+                };
+                loop {
+                    tokio::select! {
+                        Some(event) = events.recv() => {
+                            if hangup(&event.kind) {
+                                heard.notify_one();
+                            }
+                        }
+                        () = stopping.stopping() => return Ok::<_, BoxError>(()),
+                    }
+                }
+            });
+            Ok::<_, BoxError>(())
+        }
+    });
+    let running = started(build(b)).await;
+
+    running.signal(Signal::Hangup);
+    seen.notified().await;
+    let report = running.stop().await;
+
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.restarts, 0, "the system itself does not restart");
     assert_eq!(log.take(), ["start base", "stop base"]);
 }
 
