@@ -1,10 +1,12 @@
-//! The hyper service around the user's tower service: counts requests in flight, enforces the
-//! body limit and the request timeout, and hands each request the [`Shutdown`] signal.
+//! The hyper service around the user's tower service: tracks requests in flight, enforces the
+//! body limit and the request timeout, hands each request the [`Shutdown`] signal and its
+//! [`RequestId`], and records each request in the HTTP metrics and the access log.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -15,9 +17,14 @@ use http_body::{Frame, SizeHint};
 use http_body_util::Limited;
 use hyper::body::Incoming;
 use orderly::BoxError;
+use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::in_flight::{Guard, InFlight};
+use crate::access_log::{AccessLog, Entry};
+use crate::http_metrics;
+use crate::in_flight::{Flight, Guard, InFlight};
+use crate::request_id::{REQUEST_ID, RequestId};
+use crate::route::RouteSlot;
 use crate::shutdown::Shutdown;
 
 /// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
@@ -60,27 +67,60 @@ pub(crate) struct Limits {
     pub(crate) request_timeout: Option<Duration>,
 }
 
-/// What the accept loop serves: the user's service plus the server's bookkeeping.
+/// What a listener records about its requests.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Observe {
+    /// Request ids, the route layer, HTTP metrics and the access log (the public server).
+    On {
+        /// The access log's level.
+        access_log: AccessLog,
+    },
+    /// Only the in-flight list every drain needs (the admin listener: probes and scrapes are
+    /// not traffic).
+    Off,
+}
+
+/// What the accept loop serves: the user's service plus the server's bookkeeping. Cloned for
+/// each connection, which then knows its client's address and number.
 #[derive(Clone, Debug)]
 pub(crate) struct Handler<S> {
     service: S,
     limits: Limits,
+    observe: Observe,
     in_flight: Arc<InFlight>,
     shutdown: Shutdown,
+    remote: Option<SocketAddr>,
+    connection: usize,
 }
 
 impl<S> Handler<S> {
     pub(crate) fn new(
         service: S,
         limits: Limits,
+        observe: Observe,
         in_flight: Arc<InFlight>,
         shutdown: Shutdown,
     ) -> Self {
         Self {
             service,
             limits,
+            observe,
             in_flight,
             shutdown,
+            remote: None,
+            connection: 0,
+        }
+    }
+
+    /// The handler of the connection numbered `connection`, from `remote`.
+    pub(crate) fn for_connection(&self, remote: SocketAddr, connection: usize) -> Self
+    where
+        S: Clone,
+    {
+        Self {
+            remote: Some(remote),
+            connection,
+            ..self.clone()
         }
     }
 }
@@ -94,7 +134,25 @@ where
     type Future = BoxFuture<'static, Result<Response<Tracked>, Infallible>>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        let guard = self.in_flight.enter(request.method(), request.uri().path());
+        let flight = Arc::new(Flight::new(request.method().clone(), request.uri().clone()));
+        let observed = match self.observe {
+            Observe::On { access_log } => {
+                http_metrics::entered();
+                Some(Observed {
+                    access_log,
+                    request_id: RequestId::from_headers(request.headers()),
+                    remote: self.remote,
+                })
+            }
+            Observe::Off => None,
+        };
+        let exchange = Exchange {
+            guard: self.in_flight.enter(self.connection, flight.clone()),
+            start: Instant::now(),
+            observed,
+            status: None,
+            bytes: 0,
+        };
         let limit = self.limits.body_limit;
         let declared = request
             .headers()
@@ -106,9 +164,14 @@ where
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body exceeds the limit of {limit} bytes\n"),
             );
-            return Box::pin(async move { Ok(response.map(|b| Tracked::new(b, guard))) });
+            return Box::pin(async move { Ok(exchange.respond(response)) });
         }
-        request.extensions_mut().insert(self.shutdown.clone());
+        let extensions = request.extensions_mut();
+        extensions.insert(self.shutdown.clone());
+        if let Some(observed) = &exchange.observed {
+            extensions.insert(observed.request_id.clone());
+            extensions.insert(RouteSlot(flight));
+        }
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
         let mut service = self.service.clone();
         let timeout = self.limits.request_timeout;
@@ -125,7 +188,7 @@ where
                             StatusCode::SERVICE_UNAVAILABLE,
                             format!("no response within the request timeout of {after:?}\n"),
                         );
-                        return Ok(response.map(|b| Tracked::new(b, guard)));
+                        return Ok(exchange.respond(response));
                     }
                 },
                 None => call.await,
@@ -138,8 +201,72 @@ where
                     plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
                 }
             };
-            Ok(response.map(|b| Tracked::new(b, guard)))
+            Ok(exchange.respond(response))
         })
+    }
+}
+
+/// One request from its head to the end of its response body: it is in flight meanwhile, and
+/// when it ends (dropped) it is counted in the HTTP metrics and written to the access log.
+#[derive(Debug)]
+struct Exchange {
+    guard: Guard,
+    start: Instant,
+    /// What is recorded when it ends; `None` for [`Observe::Off`].
+    observed: Option<Observed>,
+    /// The response status, once there is a response.
+    status: Option<StatusCode>,
+    /// Response body bytes sent.
+    bytes: u64,
+}
+
+/// What an observed request carries for its metrics and its access log line.
+#[derive(Debug)]
+struct Observed {
+    access_log: AccessLog,
+    request_id: RequestId,
+    remote: Option<SocketAddr>,
+}
+
+/// The status recorded for a request that ended without a response head: the client went
+/// away, or the drain deadline cut it (nginx's "client closed request").
+const NO_RESPONSE: u16 = 499;
+
+impl Exchange {
+    /// The response to send: with the request id, and a body that ends the exchange.
+    fn respond(mut self, mut response: Response<Body>) -> Response<Tracked> {
+        self.status = Some(response.status());
+        if let Some(observed) = &self.observed {
+            response
+                .headers_mut()
+                .insert(REQUEST_ID, observed.request_id.header_value().clone());
+        }
+        response.map(|body| Tracked {
+            body,
+            exchange: self,
+        })
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let Some(observed) = &self.observed else {
+            return;
+        };
+        let duration = self.start.elapsed();
+        let flight = self.guard.flight();
+        let status = self.status.map_or(NO_RESPONSE, |s| s.as_u16());
+        http_metrics::ended(&flight.method, flight.route(), status, duration);
+        observed.access_log.write(&Entry {
+            method: &flight.method,
+            route: flight.route().map_or(http_metrics::UNMATCHED, |r| r),
+            path: flight.uri.path(),
+            status,
+            duration,
+            bytes: self.bytes,
+            request_id: &observed.request_id,
+            remote: observed.remote,
+        });
     }
 }
 
@@ -154,20 +281,12 @@ pub(crate) fn plain(status: StatusCode, text: String) -> Response<Body> {
     response
 }
 
-/// A response body that keeps its request in flight until it has been sent or dropped.
+/// A response body that keeps its request in flight until it has been sent or dropped, and
+/// counts the bytes sent.
 #[derive(Debug)]
 pub(crate) struct Tracked {
     body: Body,
-    _guard: Guard,
-}
-
-impl Tracked {
-    fn new(body: Body, guard: Guard) -> Self {
-        Self {
-            body,
-            _guard: guard,
-        }
-    }
+    exchange: Exchange,
 }
 
 impl http_body::Body for Tracked {
@@ -175,10 +294,15 @@ impl http_body::Body for Tracked {
     type Error = axum::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
+        if let Some(data) = frame.as_ref().and_then(|f| f.as_ref().ok()?.data_ref()) {
+            this.exchange.bytes += data.len() as u64;
+        }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -1,0 +1,91 @@
+//! The route a request matched, for metrics labels, the access log and the drain report.
+//!
+//! axum knows the route only inside the router, after routing, and keeps it in the request's
+//! extensions, which the server never sees again. So the server puts a layer on every route of
+//! the router it serves ([`record_routes`]); the layer copies the matched route into the
+//! request's [`Flight`], which the server shares.
+
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use tower::{Layer, Service};
+
+use crate::in_flight::Flight;
+
+/// The request's [`Flight`], in its extensions, for the route layer to fill in.
+#[derive(Clone, Debug)]
+pub(crate) struct RouteSlot(pub(crate) Arc<Flight>);
+
+/// Puts the route layer on `service` if it is an axum [`Router`] (the usual case); any other
+/// service is served as it is, and its requests count as unmatched.
+pub(crate) fn record_routes<S: 'static>(mut service: S) -> S {
+    // `S` is generic (any tower service); a type check once per start finds the router
+    // without asking every caller to add the layer.
+    if let Some(router) = (&mut service as &mut dyn Any).downcast_mut::<Router>() {
+        *router = std::mem::take(router).layer(RecordRoute);
+    }
+    service
+}
+
+/// The layer; see the module docs.
+#[derive(Clone, Copy, Debug)]
+struct RecordRoute;
+
+impl<S> Layer<S> for RecordRoute {
+    type Service = RecordRouteService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RecordRouteService {
+            inner,
+            route: Arc::default(),
+        }
+    }
+}
+
+/// One route's service with the layer. Every request it sees matched the same route, so the
+/// route's name is made an `Arc<str>` once and shared by every request after.
+#[derive(Clone, Debug)]
+struct RecordRouteService<S> {
+    inner: S,
+    route: Arc<OnceLock<Arc<str>>>,
+}
+
+impl<S> RecordRouteService<S> {
+    fn route(&self, matched: &MatchedPath) -> Arc<str> {
+        match self.route.get() {
+            Some(route) if **route == *matched.as_str() => route.clone(),
+            _ => {
+                let route: Arc<str> = matched.as_str().into();
+                let _ = self.route.set(route.clone());
+                route
+            }
+        }
+    }
+}
+
+impl<S> Service<Request> for RecordRouteService<S>
+where
+    S: Service<Request>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let extensions = request.extensions();
+        if let (Some(slot), Some(matched)) = (
+            extensions.get::<RouteSlot>(),
+            extensions.get::<MatchedPath>(),
+        ) {
+            slot.0.set_route(self.route(matched));
+        }
+        self.inner.call(request)
+    }
+}
