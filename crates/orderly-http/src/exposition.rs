@@ -87,11 +87,10 @@ fn escape(out: &mut String, text: &str, quoted: Quoted) {
     }
 }
 
-/// A float as Go's `ParseFloat` reads it: `+Inf`, `-Inf` and `NaN` are spelled its way.
+/// A float as Go's `ParseFloat` reads it: Rust writes infinities `inf`, the format `+Inf`
+/// (`NaN` and finite numbers are written alike).
 fn push_value(out: &mut String, value: f64) {
-    if value.is_nan() {
-        out.push_str("NaN");
-    } else if value.is_infinite() {
+    if value.is_infinite() {
         out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
     } else {
         // Writing to a String cannot fail.
