@@ -5,7 +5,9 @@
 //! (`orderly_component_state{state="failed"} == 1`) instead of decoding numbers, and every
 //! series exists from the first scrape, so `changes()` and alerts see each transition.
 
-use orderly::{Health, Phase, State, Status};
+use std::time::Duration;
+
+use orderly::{ComponentStatus, Health, Phase, State, Status};
 
 use crate::exposition::Exposition;
 
@@ -74,28 +76,27 @@ pub(crate) fn render(status: &Status) -> String {
         }
     }
 
-    let mut start = text.gauge(
-        "orderly_component_start_seconds",
-        "How long the component's last start took, in seconds; absent until it has started.",
-    );
-    for c in &status.components {
-        if let Some(took) = c.started_in {
-            start.sample(
-                &[("system", system), ("component", &c.name)],
-                took.as_secs_f64(),
-            );
-        }
-    }
-    let mut stop = text.gauge(
-        "orderly_component_stop_seconds",
-        "How long the component's last stop took, in seconds; absent until it has stopped.",
-    );
-    for c in &status.components {
-        if let Some(took) = c.stopped_in {
-            stop.sample(
-                &[("system", system), ("component", &c.name)],
-                took.as_secs_f64(),
-            );
+    let durations: [(&'static str, &str, fn(&ComponentStatus) -> Option<Duration>); 2] = [
+        (
+            "orderly_component_start_seconds",
+            "How long the component's last start took, in seconds; absent until it has started.",
+            |c| c.started_in,
+        ),
+        (
+            "orderly_component_stop_seconds",
+            "How long the component's last stop took, in seconds; absent until it has stopped.",
+            |c| c.stopped_in,
+        ),
+    ];
+    for (name, help, took) in durations {
+        let mut family = text.gauge(name, help);
+        for c in &status.components {
+            if let Some(took) = took(c) {
+                family.sample(
+                    &[("system", system), ("component", &c.name)],
+                    took.as_secs_f64(),
+                );
+            }
         }
     }
     text.finish()

@@ -52,6 +52,15 @@ fn assert_phase(scrape: &Scrape, phase: &str) {
     }
 }
 
+/// `orderly_started` and `orderly_ready`.
+fn probes(scrape: &Scrape) -> (Option<f64>, Option<f64>) {
+    let system = [("system", "test")];
+    (
+        scrape.value("orderly_started", &system),
+        scrape.value("orderly_ready", &system),
+    )
+}
+
 fn seconds(scrape: &Scrape, name: &str, component: &str) -> Option<f64> {
     scrape.value(name, &[("system", "test"), ("component", component)])
 }
@@ -62,14 +71,7 @@ async fn metrics_show_every_component_state_timings_and_the_phase_while_running(
     let scrape = scrape(app.admin).await;
 
     assert_phase(&scrape, "running");
-    assert_eq!(
-        scrape.value("orderly_ready", &[("system", "test")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        scrape.value("orderly_started", &[("system", "test")]),
-        Some(1.0)
-    );
+    assert_eq!(probes(&scrape), (Some(1.0), Some(1.0)));
     for component in ["admin", "http"] {
         assert_state(&scrape, component, "running");
         for (health, expected) in [("healthy", 1.0), ("degraded", 0.0), ("unhealthy", 0.0)] {
@@ -157,12 +159,9 @@ async fn metrics_follow_the_system_as_it_stops() {
     let draining = scrape(admin).await;
     assert_phase(&draining, "stopping");
     assert_eq!(
-        draining.value("orderly_ready", &[("system", "test")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        draining.value("orderly_started", &[("system", "test")]),
-        Some(1.0)
+        probes(&draining),
+        (Some(1.0), Some(0.0)),
+        "started, not ready"
     );
     assert_state(&draining, "http", "stopping");
     assert_state(&draining, "db", "running");
