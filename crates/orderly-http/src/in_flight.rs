@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use http::{Method, Uri};
 use slab::Slab;
+use tokio::time::Instant;
+
+use crate::route::Route;
+use crate::service::Observed;
 
 /// Longest path recorded in the report; longer ones are cut (a report line, not a log of the
 /// input).
@@ -19,37 +23,43 @@ const MAX_PATH: usize = 120;
 /// How many shards the list has.
 const SHARDS: usize = 8;
 
-/// One request in flight: what the report and the access log say about it.
+/// One request in flight: what the drain report, the metrics and the access log say about it.
 #[derive(Debug)]
 pub(crate) struct Flight {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
-    route: OnceLock<Arc<str>>,
+    /// When its head was read.
+    pub(crate) start: Instant,
+    route: OnceLock<Arc<Route>>,
+    /// What is recorded of it; `None` on the admin listener.
+    pub(crate) observed: Option<Observed>,
 }
 
 impl Flight {
-    pub(crate) fn new(method: Method, uri: Uri) -> Self {
+    pub(crate) fn new(method: Method, uri: Uri, observed: Option<Observed>) -> Self {
         Self {
             method,
             uri,
+            start: Instant::now(),
             route: OnceLock::new(),
+            observed,
         }
     }
 
     /// The axum route it matched, once routed.
-    pub(crate) fn route(&self) -> Option<&Arc<str>> {
+    pub(crate) fn route(&self) -> Option<&Arc<Route>> {
         self.route.get()
     }
 
     /// Records the route it matched (the first one, if a nested router matches again).
-    pub(crate) fn set_route(&self, route: Arc<str>) {
+    pub(crate) fn set_route(&self, route: Arc<Route>) {
         let _ = self.route.set(route);
     }
 
     /// `METHOD /route` or, before routing or when no route matched, `METHOD /path` (cut).
     fn report_line(&self) -> String {
         match self.route() {
-            Some(route) => format!("{} {route}", self.method),
+            Some(route) => format!("{} {}", self.method, route.name),
             None => {
                 let path = self.uri.path();
                 let mut end = path.len().min(MAX_PATH);

@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::io::Write;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -52,18 +51,12 @@ impl RequestId {
 
     /// A fresh id.
     pub fn generate() -> Self {
-        /// Random per process: `RandomState` is seeded from the operating system.
-        static PROCESS: LazyLock<u64> =
-            LazyLock::new(|| RandomState::new().hash_one("orderly-http request id"));
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        // 12 hex digits, a dash and at most 20 decimal digits.
-        let mut buf = [0u8; 33];
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        // The buffer is large enough for any u64.
-        let _ = write!(cursor, "{:012x}-{n}", *PROCESS & 0xffff_ffff_ffff);
-        let len = usize::try_from(cursor.position()).unwrap_or(0);
-        // Hex digits, a dash and decimal digits are always a valid header value.
+        let mut buf = [0u8; 12 + 1 + 20];
+        buf[..12].copy_from_slice(&*PROCESS);
+        buf[12] = b'-';
+        let len = 13 + decimal(NEXT.fetch_add(1, Ordering::Relaxed), &mut buf[13..]);
+        // Hex digits, a dash and decimal digits: always a valid header value.
         Self(HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("-")))
     }
 
@@ -77,6 +70,34 @@ impl RequestId {
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }
+}
+
+/// The process's part of generated ids: 48 random bits in hex (`RandomState` is seeded from
+/// the operating system).
+static PROCESS: LazyLock<[u8; 12]> = LazyLock::new(|| {
+    let random = RandomState::new().hash_one("orderly-http request id");
+    let mut hex = [0u8; 12];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[((random >> (44 - 4 * i)) & 0xf) as usize];
+    }
+    hex
+});
+
+/// Writes `n` in decimal at the start of `out` (20 bytes hold any u64); returns the length.
+fn decimal(mut n: u64, out: &mut [u8]) -> usize {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - start;
+    out[..len].copy_from_slice(&digits[start..]);
+    len
 }
 
 /// 1 to 128 visible ASCII characters.
@@ -144,6 +165,15 @@ mod tests {
         assert_ne!(a, b);
         assert!(is_generated(a.as_str()) && is_generated(b.as_str()));
         assert_eq!(a.as_str().split('-').next(), b.as_str().split('-').next());
+    }
+
+    #[test]
+    fn decimal_writes_every_digit() {
+        let mut out = [0u8; 20];
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            let len = decimal(n, &mut out);
+            assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), n.to_string());
+        }
     }
 
     fn is_generated(id: &str) -> bool {

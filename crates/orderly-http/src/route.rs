@@ -2,18 +2,44 @@
 //!
 //! axum knows the route only inside the router, after routing, and keeps it in the request's
 //! extensions, which the server never sees again. So the server puts a layer on every route of
-//! the router it serves ([`record_routes`]); the layer copies the matched route into the
-//! request's [`Flight`], which the server shares.
+//! the router it serves ([`record_routes`]); the layer gives the request's [`Flight`], which
+//! the server shares, the [`Route`] it matched.
 
 use std::any::Any;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use tower::{Layer, Service};
 
+use crate::http_metrics::{RouteKeys, UNMATCHED};
 use crate::in_flight::Flight;
+
+/// A route of the served router, as requests are labelled and logged with it.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// The route as axum writes it, e.g. `/orders/{id}`.
+    pub(crate) name: Arc<str>,
+    /// Its metrics' keys.
+    pub(crate) keys: RouteKeys,
+}
+
+impl Route {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            keys: RouteKeys::default(),
+        }
+    }
+
+    /// What requests that matched no route are labelled with.
+    pub(crate) fn unmatched() -> &'static Arc<Route> {
+        static UNMATCHED_ROUTE: LazyLock<Arc<Route>> =
+            LazyLock::new(|| Arc::new(Route::new(UNMATCHED)));
+        &UNMATCHED_ROUTE
+    }
+}
 
 /// The request's [`Flight`], in its extensions, for the route layer to fill in.
 #[derive(Clone, Debug)]
@@ -21,11 +47,15 @@ pub(crate) struct RouteSlot(pub(crate) Arc<Flight>);
 
 /// Puts the route layer on `service` if it is an axum [`Router`] (the usual case); any other
 /// service is served as it is, and its requests count as unmatched.
+///
+/// The router's handlers are also turned into routes here, once, as `axum::serve` does
+/// (`with_state(())`): a `Router<()>` called as a service otherwise does it for every request,
+/// layers included.
 pub(crate) fn record_routes<S: 'static>(mut service: S) -> S {
     // `S` is generic (any tower service); a type check once per start finds the router
     // without asking every caller to add the layer.
     if let Some(router) = (&mut service as &mut dyn Any).downcast_mut::<Router>() {
-        *router = std::mem::take(router).layer(RecordRoute);
+        *router = std::mem::take(router).layer(RecordRoute).with_state(());
     }
     service
 }
@@ -46,19 +76,20 @@ impl<S> Layer<S> for RecordRoute {
 }
 
 /// One route's service with the layer. Every request it sees matched the same route, so the
-/// route's name is made an `Arc<str>` once and shared by every request after.
+/// [`Route`] is made once and shared by every request after.
 #[derive(Clone, Debug)]
 struct RecordRouteService<S> {
     inner: S,
-    route: Arc<OnceLock<Arc<str>>>,
+    route: Arc<OnceLock<Arc<Route>>>,
 }
 
 impl<S> RecordRouteService<S> {
-    fn route(&self, matched: &MatchedPath) -> Arc<str> {
+    fn route(&self, matched: &MatchedPath) -> Arc<Route> {
         match self.route.get() {
-            Some(route) if **route == *matched.as_str() => route.clone(),
+            Some(route) if *route.name == *matched.as_str() => route.clone(),
+            // The first request; or, against expectations, another route: not cached.
             _ => {
-                let route: Arc<str> = matched.as_str().into();
+                let route = Arc::new(Route::new(matched.as_str()));
                 let _ = self.route.set(route.clone());
                 route
             }

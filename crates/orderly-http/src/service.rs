@@ -17,14 +17,13 @@ use http_body::{Frame, SizeHint};
 use http_body_util::Limited;
 use hyper::body::Incoming;
 use orderly::BoxError;
-use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::access_log::{AccessLog, Entry};
 use crate::http_metrics;
 use crate::in_flight::{Flight, Guard, InFlight};
 use crate::request_id::{REQUEST_ID, RequestId};
-use crate::route::RouteSlot;
+use crate::route::{Route, RouteSlot};
 use crate::shutdown::Shutdown;
 
 /// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
@@ -134,7 +133,6 @@ where
     type Future = BoxFuture<'static, Result<Response<Tracked>, Infallible>>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        let flight = Arc::new(Flight::new(request.method().clone(), request.uri().clone()));
         let observed = match self.observe {
             Observe::On { access_log } => {
                 http_metrics::entered();
@@ -146,10 +144,13 @@ where
             }
             Observe::Off => None,
         };
+        let flight = Arc::new(Flight::new(
+            request.method().clone(),
+            request.uri().clone(),
+            observed,
+        ));
         let exchange = Exchange {
             guard: self.in_flight.enter(self.connection, flight.clone()),
-            start: Instant::now(),
-            observed,
             status: None,
             bytes: 0,
         };
@@ -168,7 +169,7 @@ where
         }
         let extensions = request.extensions_mut();
         extensions.insert(self.shutdown.clone());
-        if let Some(observed) = &exchange.observed {
+        if let Some(observed) = &flight.observed {
             extensions.insert(observed.request_id.clone());
             extensions.insert(RouteSlot(flight));
         }
@@ -208,21 +209,19 @@ where
 
 /// One request from its head to the end of its response body: it is in flight meanwhile, and
 /// when it ends (dropped) it is counted in the HTTP metrics and written to the access log.
+/// Small, as hyper moves the response body it is part of.
 #[derive(Debug)]
 struct Exchange {
     guard: Guard,
-    start: Instant,
-    /// What is recorded when it ends; `None` for [`Observe::Off`].
-    observed: Option<Observed>,
     /// The response status, once there is a response.
     status: Option<StatusCode>,
     /// Response body bytes sent.
     bytes: u64,
 }
 
-/// What an observed request carries for its metrics and its access log line.
+/// What is recorded of a request on a listener with [`Observe::On`].
 #[derive(Debug)]
-struct Observed {
+pub(crate) struct Observed {
     access_log: AccessLog,
     request_id: RequestId,
     remote: Option<SocketAddr>,
@@ -236,7 +235,7 @@ impl Exchange {
     /// The response to send: with the request id, and a body that ends the exchange.
     fn respond(mut self, mut response: Response<Body>) -> Response<Tracked> {
         self.status = Some(response.status());
-        if let Some(observed) = &self.observed {
+        if let Some(observed) = &self.guard.flight().observed {
             response
                 .headers_mut()
                 .insert(REQUEST_ID, observed.request_id.header_value().clone());
@@ -250,16 +249,18 @@ impl Exchange {
 
 impl Drop for Exchange {
     fn drop(&mut self) {
-        let Some(observed) = &self.observed else {
+        let flight = self.guard.flight();
+        let Some(observed) = &flight.observed else {
             return;
         };
-        let duration = self.start.elapsed();
-        let flight = self.guard.flight();
+        let duration = flight.start.elapsed();
         let status = self.status.map_or(NO_RESPONSE, |s| s.as_u16());
-        http_metrics::ended(&flight.method, flight.route(), status, duration);
+        let route = flight.route().unwrap_or(Route::unmatched());
+        let keys = route.keys.get(&route.name, &flight.method, status);
+        http_metrics::ended(&keys, duration);
         observed.access_log.write(&Entry {
             method: &flight.method,
-            route: flight.route().map_or(http_metrics::UNMATCHED, |r| r),
+            route: &route.name,
             path: flight.uri.path(),
             status,
             duration,

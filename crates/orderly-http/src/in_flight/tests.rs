@@ -3,9 +3,10 @@ use std::sync::Arc;
 use http::{Method, Uri};
 
 use super::{Flight, InFlight};
+use crate::route::Route;
 
 fn flight(method: Method, path: &str) -> Arc<Flight> {
-    Arc::new(Flight::new(method, path.parse::<Uri>().unwrap()))
+    Arc::new(Flight::new(method, path.parse::<Uri>().unwrap(), None))
 }
 
 #[test]
@@ -36,7 +37,7 @@ fn a_routed_request_is_reported_by_its_route_not_its_path() {
         registry.enter(0, one.clone()),
         registry.enter(0, two.clone()),
     );
-    let route: Arc<str> = "/orders/{id}".into();
+    let route = Arc::new(Route::new("/orders/{id}"));
     one.set_route(route.clone());
     two.set_route(route);
     assert_eq!(registry.snapshot(), vec![("GET /orders/{id}".into(), 2)]);
