@@ -76,7 +76,7 @@ pub(crate) fn render(status: &Status) -> String {
         }
     }
 
-    let durations: [(&'static str, &str, fn(&ComponentStatus) -> Option<Duration>); 2] = [
+    let durations: [(&'static str, &str, Took); 2] = [
         (
             "orderly_component_start_seconds",
             "How long the component's last start took, in seconds; absent until it has started.",
@@ -101,6 +101,9 @@ pub(crate) fn render(status: &Status) -> String {
     }
     text.finish()
 }
+
+/// How long a component's start or stop took.
+type Took = fn(&ComponentStatus) -> Option<Duration>;
 
 fn one_if(yes: bool) -> f64 {
     if yes { 1.0 } else { 0.0 }
