@@ -120,3 +120,37 @@ where
         self.inner.call(request)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use http::{Method, Uri};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn route_of(router: &Router, path: &str) -> Option<Arc<Route>> {
+        let flight = Arc::new(Flight::new(Method::GET, path.parse::<Uri>().unwrap(), None));
+        let mut request = Request::new(Body::empty());
+        *request.uri_mut() = path.parse().unwrap();
+        request.extensions_mut().insert(RouteSlot(flight.clone()));
+        router.clone().oneshot(request).await.unwrap();
+        flight.route().cloned()
+    }
+
+    /// Regression: a `Router<()>` served as a service re-applied its layers to every request,
+    /// so each request made its route (and its metric keys) anew.
+    #[tokio::test]
+    async fn requests_to_one_route_share_it_and_unmatched_ones_have_none() {
+        let router = record_routes(Router::new().route("/orders/{id}", get(|| async { "order" })));
+        let one = route_of(&router, "/orders/1").await.unwrap();
+        let two = route_of(&router, "/orders/2").await.unwrap();
+        assert_eq!(&*one.name, "/orders/{id}");
+        assert!(
+            Arc::ptr_eq(&one, &two),
+            "one Route per route, not per request"
+        );
+        assert!(route_of(&router, "/elsewhere").await.is_none());
+    }
+}
