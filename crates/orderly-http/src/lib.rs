@@ -53,7 +53,7 @@
 //!   route that matched (`/orders/{id}`), never the raw path, and `unmatched` when none did
 //!   (or the service is not an axum `Router`); methods outside the standard ones are `_OTHER`.
 //!   Install the recorder before the system starts: the server describes its metrics (the
-//!   `HELP` lines) to the recorder there when it starts.
+//!   `HELP` lines) to the recorder installed at its start.
 //! - **Request ids**: the client's `x-request-id` if sensible, a fresh one otherwise; in the
 //!   response header, the request's extensions (the [`RequestId`] extractor) and the access
 //!   log.
