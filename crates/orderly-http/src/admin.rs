@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
-use http::StatusCode;
+use http::{HeaderValue, StatusCode, header};
 use orderly::{BoxError, Component, ComponentStatus, Context, Env, Probe, Status};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -17,8 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ADMIN_PORT, addr_from_env, local};
 use crate::error::ErrorKind;
+use crate::exposition::CONTENT_TYPE;
 use crate::serve::{self, Serving};
-use crate::service::{Limits, plain};
+use crate::service::{Limits, Observe, plain};
+use crate::status_metrics;
 
 /// How long the admin listener's own drain may take once everything else has stopped.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -31,9 +34,34 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// | `/livez` | 200 while the process can answer, draining included |
 /// | `/readyz` | 200 when running and healthy; 503 from the instant shutdown begins |
 /// | `/startupz` | 200 once every mandatory component has started |
+/// | `/metrics` | Prometheus text format: the lifecycle metrics, then what [`metrics`](Admin::metrics) renders |
 /// | `/status` | JSON: the phase and every component's state, timings, health and failure |
 ///
-/// The probes answer `text/plain` with a few words saying why. `/metrics` comes later.
+/// The probes answer `text/plain` with a few words saying why. Requests to the admin listener
+/// are not counted in the HTTP metrics and not written to the access log: probes and scrapes
+/// every few seconds are not traffic.
+///
+/// # Metrics
+///
+/// `/metrics` renders the system's [`Status`] at each scrape, every series labelled with the
+/// `system` name. States, phases and health are *one-hot*, as kube-state-metrics does it: one
+/// series per possible value, 1 for the current one, so a query names the value
+/// (`orderly_component_state{state="failed"} == 1`) and every transition is visible.
+///
+/// | metric (all gauges) | labels | value |
+/// |---|---|---|
+/// | `orderly_system_phase` | `system`, `phase` | 1 for the current phase (`created` `starting` `running` `stopping` `stopped`) |
+/// | `orderly_started` | `system` | 1 once every mandatory component has started (`/startupz`) |
+/// | `orderly_ready` | `system` | 1 while ready for traffic (`/readyz`) |
+/// | `orderly_component_state` | `system`, `component`, `state` | 1 for the current state (`pending` `starting` `running` `stopping` `stopped` `failed` `skipped`) |
+/// | `orderly_component_health` | `system`, `component`, `health` | 1 for the current health (`healthy` `degraded` `unhealthy`) |
+/// | `orderly_component_start_seconds` | `system`, `component` | how long the last start took; absent before |
+/// | `orderly_component_stop_seconds` | `system`, `component` | how long the last stop took; absent before |
+///
+/// What other components record through the [`metrics`](https://docs.rs/metrics) facade (the
+/// [`HttpServer`](crate::HttpServer)'s request metrics among them) needs a recorder that can
+/// render it, such as `metrics-exporter-prometheus`; pass its `render` to
+/// [`Admin::metrics`] and its text follows the lifecycle metrics.
 ///
 /// # It stops last
 ///
@@ -47,8 +75,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 #[must_use]
 pub struct Admin {
     addr: Result<SocketAddr, ErrorKind>,
+    render: Option<Render>,
     serving: Option<Running>,
 }
+
+/// Renders more metrics in the text format, appended to the lifecycle metrics.
+type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
 struct Running {
     serving: Serving,
@@ -62,6 +94,7 @@ impl Admin {
     pub fn new() -> Self {
         Self {
             addr: Ok(local(9090)),
+            render: None,
             serving: None,
         }
     }
@@ -79,6 +112,22 @@ impl Admin {
         self.addr = addr_from_env(env, ADMIN_PORT, 9090);
         self
     }
+
+    /// Appends what `render` returns, in the Prometheus text format, to each `/metrics` answer;
+    /// called once per scrape. With `metrics-exporter-prometheus` installed as the `metrics`
+    /// recorder, that is its handle's `render`:
+    ///
+    /// ```
+    /// # fn doc(handle: metrics_exporter_prometheus::PrometheusHandle) {
+    /// let admin = orderly_http::Admin::new().metrics(move || handle.render());
+    /// # }
+    /// ```
+    ///
+    /// The names the lifecycle metrics use (`orderly_*`) must not appear in its text.
+    pub fn metrics(mut self, render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.render = Some(Arc::new(render));
+        self
+    }
 }
 
 impl Default for Admin {
@@ -91,6 +140,7 @@ impl fmt::Debug for Admin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Admin")
             .field("addr", &self.addr)
+            .field("metrics", &self.render.is_some())
             .field("serving", &self.serving.is_some())
             .finish()
     }
@@ -104,10 +154,12 @@ impl Component for Admin {
     async fn start(&mut self, (): (), ctx: Context) -> Result<AdminHandle, BoxError> {
         let (listener, local_addr) = serve::bind(&self.addr).await?;
         let status = ctx.status();
+        let render = self.render.clone();
         let router = Router::new()
             .route("/livez", get(|s| probe(s, Status::liveness)))
             .route("/readyz", get(|s| probe(s, Status::readiness)))
             .route("/startupz", get(|s| probe(s, Status::startup)))
+            .route("/metrics", get(|s| metrics(s, render)))
             .route("/status", get(status_json))
             .with_state(status.clone());
         let close = CancellationToken::new();
@@ -122,6 +174,7 @@ impl Component for Admin {
             listener,
             router,
             limits,
+            Observe::Off,
             close.clone(),
         );
         self.serving = Some(Running {
@@ -192,6 +245,27 @@ async fn probe(
         StatusCode::SERVICE_UNAVAILABLE
     };
     plain(code, format!("{}\n", probe.reason)).into_response()
+}
+
+async fn metrics(
+    State(status): State<watch::Receiver<Status>>,
+    render: Option<Render>,
+) -> Response {
+    // Rendered from a clone: the watch lock is not held while the text is written.
+    let status = status.borrow().clone();
+    let mut text = status_metrics::render(&status);
+    if let Some(render) = render {
+        let more = render();
+        text.push_str(&more);
+        if !more.is_empty() && !more.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
 }
 
 #[derive(Serialize)]

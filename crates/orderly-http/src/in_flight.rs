@@ -1,58 +1,135 @@
-//! The requests in flight, counted per route, so that a drain cut short can say which.
+//! The requests in flight: counted, and listed by route when a drain is cut short.
+//!
+//! The list costs no allocation per request (a slot in a slab) and little contention: it is
+//! split in shards, and each connection uses one, so only connections that share a shard and
+//! start or end a request at the same instant ever wait for each other. The report, the only
+//! reader of the list, runs once, at a drain deadline.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use http::Method;
+use http::{Method, Uri};
+use slab::Slab;
+use tokio::time::Instant;
 
-/// Longest path recorded; longer ones are cut (a report line, not a log of the input).
+use crate::route::Route;
+use crate::service::Observed;
+
+/// Longest path recorded in the report; longer ones are cut (a report line, not a log of the
+/// input).
 const MAX_PATH: usize = 120;
 
-/// Requests in flight by route (`METHOD /path`). A request is in flight from the moment its
-/// head is read until its response body has been sent or dropped.
-#[derive(Debug, Default)]
+/// How many shards the list has.
+const SHARDS: usize = 8;
+
+/// One request in flight: what the drain report, the metrics and the access log say about it.
+#[derive(Debug)]
+pub(crate) struct Flight {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    /// When its head was read.
+    pub(crate) start: Instant,
+    route: OnceLock<Arc<Route>>,
+    /// What is recorded of it; `None` on the admin listener.
+    pub(crate) observed: Option<Observed>,
+}
+
+impl Flight {
+    pub(crate) fn new(method: Method, uri: Uri, observed: Option<Observed>) -> Self {
+        Self {
+            method,
+            uri,
+            start: Instant::now(),
+            route: OnceLock::new(),
+            observed,
+        }
+    }
+
+    /// The axum route it matched, once routed.
+    pub(crate) fn route(&self) -> Option<&Arc<Route>> {
+        self.route.get()
+    }
+
+    /// Records the route it matched (the first one, if a nested router matches again).
+    pub(crate) fn set_route(&self, route: Arc<Route>) {
+        let _ = self.route.set(route);
+    }
+
+    /// `METHOD /route` or, before routing or when no route matched, `METHOD /path` (cut).
+    fn report_line(&self) -> String {
+        match self.route() {
+            Some(route) => format!("{} {}", self.method, route.name),
+            None => {
+                let path = self.uri.path();
+                let mut end = path.len().min(MAX_PATH);
+                while !path.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("{} {}", self.method, &path[..end])
+            }
+        }
+    }
+}
+
+/// The requests in flight. A request is in flight from the moment its head is read until its
+/// response body has been sent or dropped.
+#[derive(Debug)]
 pub(crate) struct InFlight {
-    routes: Mutex<HashMap<String, usize>>,
+    count: AtomicUsize,
+    shards: [Shard; SHARDS],
+}
+
+/// One shard, on a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Shard(Mutex<Slab<Arc<Flight>>>);
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, Slab<Arc<Flight>>> {
+        // Nothing panics while holding it; a poisoned list is still a valid list.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        Self {
+            count: AtomicUsize::new(0),
+            shards: std::array::from_fn(|_| Shard::default()),
+        }
+    }
 }
 
 impl InFlight {
-    /// Records a request; it stays in flight until the guard is dropped.
-    pub(crate) fn enter(self: &Arc<Self>, method: &Method, path: &str) -> Guard {
-        let mut end = path.len().min(MAX_PATH);
-        while !path.is_char_boundary(end) {
-            end -= 1;
-        }
-        let route = format!("{method} {}", &path[..end]);
-        *self
-            .routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(route.clone())
-            .or_default() += 1;
+    /// Records a request of the connection numbered `connection`; it stays in flight until
+    /// the guard is dropped.
+    pub(crate) fn enter(self: &Arc<Self>, connection: usize, flight: Arc<Flight>) -> Guard {
+        let shard = connection % SHARDS;
+        let key = self.shards[shard].lock().insert(flight.clone());
+        self.count.fetch_add(1, Ordering::Relaxed);
         Guard {
             registry: self.clone(),
-            route,
+            shard,
+            key,
+            flight,
         }
     }
 
     /// How many requests are in flight.
     pub(crate) fn count(&self) -> usize {
-        self.routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .sum()
+        self.count.load(Ordering::Relaxed)
     }
 
     /// The routes in flight and how many requests each, busiest first.
     pub(crate) fn snapshot(&self) -> Vec<(String, usize)> {
-        let mut routes: Vec<(String, usize)> = self
-            .routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(route, n)| (route.clone(), *n))
-            .collect();
+        let mut routes: HashMap<String, usize> = HashMap::new();
+        for shard in &self.shards {
+            for (_, flight) in shard.lock().iter() {
+                *routes.entry(flight.report_line()).or_default() += 1;
+            }
+        }
+        let mut routes: Vec<(String, usize)> = routes.into_iter().collect();
         routes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         routes
     }
@@ -62,22 +139,22 @@ impl InFlight {
 #[derive(Debug)]
 pub(crate) struct Guard {
     registry: Arc<InFlight>,
-    route: String,
+    shard: usize,
+    key: usize,
+    flight: Arc<Flight>,
+}
+
+impl Guard {
+    /// The request.
+    pub(crate) fn flight(&self) -> &Flight {
+        &self.flight
+    }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let mut routes = self
-            .registry
-            .routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = routes.get_mut(&self.route) {
-            *n -= 1;
-            if *n == 0 {
-                routes.remove(&self.route);
-            }
-        }
+        self.registry.shards[self.shard].lock().try_remove(self.key);
+        self.registry.count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

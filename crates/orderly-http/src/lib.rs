@@ -10,10 +10,15 @@
 //! async fn main() -> std::process::ExitCode {
 //!     let env = Env::process();
 //!     let app = Router::new().route("/", get(|| async { "hello\n" }));
+//!     // Where the request metrics go (histograms need buckets: see the builder).
+//!     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+//!         .install_recorder()
+//!         .expect("no other recorder is installed");
 //!
 //!     let mut system = System::builder("hello").env(env.clone());
 //!     // First, without dependencies: it answers probes until everything else has stopped.
-//!     system.add("admin", (), Admin::new().from_env(&env));
+//!     let admin = Admin::new().from_env(&env).metrics(move || metrics.render());
+//!     system.add("admin", (), admin);
 //!     system.add("http", (), HttpServer::new(app).from_env(&env));
 //!     system.run().await // SIGTERM: readiness 503, shutdown delay, drain, exit
 //! }
@@ -33,20 +38,50 @@
 //! Environment: `PORT` (default 8080) and `ADMIN_PORT` (default 9090); see [`PORT`] and
 //! [`ADMIN_PORT`].
 //!
-//! Not yet here: `/metrics`, request ids and access logs.
+//! # Observability
+//!
+//! - **`/metrics`** on the admin port, in the Prometheus text format: the lifecycle metrics
+//!   (phase, readiness, each component's state, health and start/stop durations; see
+//!   [`Admin`]), followed by whatever [`Admin::metrics`] renders, e.g. a
+//!   `metrics-exporter-prometheus` handle.
+//! - **Request metrics**, recorded through the [`metrics`](https://docs.rs/metrics) facade, so
+//!   they cost next to nothing until a recorder is installed:
+//!   `http_server_requests_total{method,route,status}` (counter),
+//!   `http_server_requests_in_flight` (gauge) and
+//!   `http_server_request_duration_seconds{method,route,status}` (histogram: give the recorder
+//!   buckets for it, or `metrics-exporter-prometheus` renders a summary). `route` is the axum
+//!   route that matched (`/orders/{id}`), never the raw path, and `unmatched` when none did
+//!   (or the service is not an axum `Router`); methods outside the standard ones are `_OTHER`.
+//!   Install the recorder before the system starts: the server describes its metrics (the
+//!   `HELP` lines) to the recorder installed at its start.
+//! - **Request ids**: the client's `x-request-id` if sensible, a fresh one otherwise; in the
+//!   response header, the request's extensions (the [`RequestId`] extractor) and the access
+//!   log.
+//! - **An access log** through `tracing`: one event per request, target
+//!   `orderly_http::access`, at INFO by default; see [`AccessLog`].
+//!
+//! The admin listener's own requests (probes, scrapes) are neither counted nor logged.
 
+mod access_log;
 mod admin;
 mod config;
 mod error;
+mod exposition;
+mod http_metrics;
 mod in_flight;
+mod request_id;
+mod route;
 mod serve;
 mod server;
 mod service;
 mod shutdown;
+mod status_metrics;
 
+pub use access_log::AccessLog;
 pub use admin::{Admin, AdminHandle};
 pub use config::{ADMIN_PORT, PORT};
 pub use error::{Error, ErrorKind};
+pub use request_id::{REQUEST_ID, RequestId};
 pub use server::{HttpServer, ServerHandle};
 pub use service::HttpService;
 pub use shutdown::Shutdown;

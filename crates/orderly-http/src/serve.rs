@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, ErrorKind};
 use crate::in_flight::InFlight;
-use crate::service::{Handler, HttpService, Limits};
+use crate::service::{Handler, HttpService, Limits, Observe};
 use crate::shutdown::Shutdown;
 
 /// Binds the configured address: an invalid variable is [`InvalidConfig`] (exit code 78), a
@@ -62,6 +62,7 @@ pub(crate) fn spawn<S>(
     listener: TcpListener,
     service: S,
     limits: Limits,
+    observe: Observe,
     draining: CancellationToken,
 ) -> (Serving, Gauges)
 where
@@ -78,6 +79,7 @@ where
     let handler = Handler::new(
         service,
         limits,
+        observe,
         in_flight.clone(),
         Shutdown::new(draining.clone()),
     );
@@ -154,6 +156,7 @@ impl Accept {
             .header_read_timeout(self.limits.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
         let mut connections = JoinSet::new();
+        let mut numbered: usize = 0;
         loop {
             tokio::select! {
                 biased;
@@ -162,8 +165,10 @@ impl Accept {
                     self.connections.send_replace(connections.len());
                 }
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _peer)) => {
-                        let connection = serve_one(&builder, stream, handler.clone(), self.draining.clone());
+                    Ok((stream, remote)) => {
+                        numbered = numbered.wrapping_add(1);
+                        let handler = handler.for_connection(remote, numbered);
+                        let connection = serve_one(&builder, stream, handler, self.draining.clone());
                         connections.spawn(connection);
                         self.connections.send_replace(connections.len());
                     }

@@ -8,10 +8,13 @@ use std::time::Duration;
 use orderly::{BoxError, Component, Context, Env};
 use tokio::sync::watch;
 
+use crate::access_log::AccessLog;
 use crate::config::{PORT, addr_from_env, local};
 use crate::error::ErrorKind;
+use crate::http_metrics;
+use crate::route::record_routes;
 use crate::serve::{self, Gauges, Serving};
-use crate::service::{HttpService, Limits};
+use crate::service::{HttpService, Limits, Observe};
 
 /// The default drain deadline: inside the default global shutdown deadline (25 s).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -30,6 +33,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 ///
 /// Its resource is a [`ServerHandle`] (the bound address, for tests that bind port 0).
 ///
+/// Each request gets a [`RequestId`](crate::RequestId), is counted in the request metrics and
+/// written to the [access log](HttpServer::access_log) when it ends (see the [crate
+/// docs](crate#observability)). To label them with the route that matched, the server puts a
+/// layer on every route of the axum `Router` it serves; a service of any other type is served
+/// as it is, and its requests count as `unmatched`.
+///
 /// Protections, each configurable: a header-read timeout against slowloris clients (the
 /// connection is closed), a body size limit (413 Payload Too Large, before the service is
 /// called when `Content-Length` says so, while reading otherwise), and a request timeout on
@@ -44,6 +53,7 @@ pub struct HttpServer<D, S> {
     addr: Result<SocketAddr, ErrorKind>,
     drain_timeout: Duration,
     limits: Limits,
+    access_log: AccessLog,
     serving: Option<Serving>,
 }
 
@@ -68,6 +78,7 @@ impl<D, S> HttpServer<D, S> {
                 body_limit: 2 * 1024 * 1024,
                 request_timeout: Some(Duration::from_secs(30)),
             },
+            access_log: AccessLog::default(),
             serving: None,
         }
     }
@@ -111,6 +122,12 @@ impl<D, S> HttpServer<D, S> {
         self.limits.request_timeout = timeout.into();
         self
     }
+
+    /// Whether and at which level to write the access log; default [`AccessLog::Info`].
+    pub fn access_log(mut self, access_log: AccessLog) -> Self {
+        self.access_log = access_log;
+        self
+    }
 }
 
 impl<D, S> fmt::Debug for HttpServer<D, S> {
@@ -119,6 +136,7 @@ impl<D, S> fmt::Debug for HttpServer<D, S> {
             .field("addr", &self.addr)
             .field("drain_timeout", &self.drain_timeout)
             .field("limits", &self.limits)
+            .field("access_log", &self.access_log)
             .field("serving", &self.serving.is_some())
             .finish_non_exhaustive()
     }
@@ -136,13 +154,18 @@ where
     /// component is asked to stop ([`Context::stopping`]).
     async fn start(&mut self, deps: D, ctx: Context) -> Result<ServerHandle, BoxError> {
         let (listener, local_addr) = serve::bind(&self.addr).await?;
-        let service = (self.make)(deps);
+        let service = record_routes((self.make)(deps));
+        http_metrics::describe();
+        let observe = Observe::On {
+            access_log: self.access_log,
+        };
         let (serving, gauges) = serve::spawn(
             &ctx,
             "http accept loop",
             listener,
             service,
             self.limits,
+            observe,
             ctx.stopping_token(),
         );
         self.serving = Some(serving);

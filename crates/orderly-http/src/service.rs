@@ -1,10 +1,12 @@
-//! The hyper service around the user's tower service: counts requests in flight, enforces the
-//! body limit and the request timeout, and hands each request the [`Shutdown`] signal.
+//! The hyper service around the user's tower service: tracks requests in flight, enforces the
+//! body limit and the request timeout, hands each request the [`Shutdown`] signal and its
+//! [`RequestId`], and records each request in the HTTP metrics and the access log.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,7 +19,11 @@ use hyper::body::Incoming;
 use orderly::BoxError;
 use tower_service::Service;
 
-use crate::in_flight::{Guard, InFlight};
+use crate::access_log::{AccessLog, Entry};
+use crate::http_metrics;
+use crate::in_flight::{Flight, Guard, InFlight};
+use crate::request_id::{REQUEST_ID, RequestId};
+use crate::route::{Route, RouteSlot};
 use crate::shutdown::Shutdown;
 
 /// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
@@ -60,27 +66,60 @@ pub(crate) struct Limits {
     pub(crate) request_timeout: Option<Duration>,
 }
 
-/// What the accept loop serves: the user's service plus the server's bookkeeping.
+/// What a listener records about its requests.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Observe {
+    /// Request ids, the route layer, HTTP metrics and the access log (the public server).
+    On {
+        /// The access log's level.
+        access_log: AccessLog,
+    },
+    /// Only the in-flight list every drain needs (the admin listener: probes and scrapes are
+    /// not traffic).
+    Off,
+}
+
+/// What the accept loop serves: the user's service plus the server's bookkeeping. Cloned for
+/// each connection, which then knows its client's address and number.
 #[derive(Clone, Debug)]
 pub(crate) struct Handler<S> {
     service: S,
     limits: Limits,
+    observe: Observe,
     in_flight: Arc<InFlight>,
     shutdown: Shutdown,
+    remote: Option<SocketAddr>,
+    connection: usize,
 }
 
 impl<S> Handler<S> {
     pub(crate) fn new(
         service: S,
         limits: Limits,
+        observe: Observe,
         in_flight: Arc<InFlight>,
         shutdown: Shutdown,
     ) -> Self {
         Self {
             service,
             limits,
+            observe,
             in_flight,
             shutdown,
+            remote: None,
+            connection: 0,
+        }
+    }
+
+    /// The handler of the connection numbered `connection`, from `remote`.
+    pub(crate) fn for_connection(&self, remote: SocketAddr, connection: usize) -> Self
+    where
+        S: Clone,
+    {
+        Self {
+            remote: Some(remote),
+            connection,
+            ..self.clone()
         }
     }
 }
@@ -94,7 +133,27 @@ where
     type Future = BoxFuture<'static, Result<Response<Tracked>, Infallible>>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        let guard = self.in_flight.enter(request.method(), request.uri().path());
+        let observed = match self.observe {
+            Observe::On { access_log } => {
+                http_metrics::entered();
+                Some(Observed {
+                    access_log,
+                    request_id: RequestId::from_headers(request.headers()),
+                    remote: self.remote,
+                })
+            }
+            Observe::Off => None,
+        };
+        let flight = Arc::new(Flight::new(
+            request.method().clone(),
+            request.uri().clone(),
+            observed,
+        ));
+        let exchange = Exchange {
+            guard: self.in_flight.enter(self.connection, flight.clone()),
+            status: None,
+            bytes: 0,
+        };
         let limit = self.limits.body_limit;
         let declared = request
             .headers()
@@ -106,9 +165,14 @@ where
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body exceeds the limit of {limit} bytes\n"),
             );
-            return Box::pin(async move { Ok(response.map(|b| Tracked::new(b, guard))) });
+            return Box::pin(async move { Ok(exchange.respond(response)) });
         }
-        request.extensions_mut().insert(self.shutdown.clone());
+        let extensions = request.extensions_mut();
+        extensions.insert(self.shutdown.clone());
+        if let Some(observed) = &flight.observed {
+            extensions.insert(observed.request_id.clone());
+            extensions.insert(RouteSlot(flight));
+        }
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
         let mut service = self.service.clone();
         let timeout = self.limits.request_timeout;
@@ -125,7 +189,7 @@ where
                             StatusCode::SERVICE_UNAVAILABLE,
                             format!("no response within the request timeout of {after:?}\n"),
                         );
-                        return Ok(response.map(|b| Tracked::new(b, guard)));
+                        return Ok(exchange.respond(response));
                     }
                 },
                 None => call.await,
@@ -138,8 +202,72 @@ where
                     plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
                 }
             };
-            Ok(response.map(|b| Tracked::new(b, guard)))
+            Ok(exchange.respond(response))
         })
+    }
+}
+
+/// One request from its head to the end of its response body: it is in flight meanwhile, and
+/// when it ends (dropped) it is counted in the HTTP metrics and written to the access log.
+/// Small, as hyper moves the response body it is part of.
+#[derive(Debug)]
+struct Exchange {
+    guard: Guard,
+    /// The response status, once there is a response.
+    status: Option<StatusCode>,
+    /// Response body bytes sent.
+    bytes: u64,
+}
+
+/// What is recorded of a request on a listener with [`Observe::On`].
+#[derive(Debug)]
+pub(crate) struct Observed {
+    access_log: AccessLog,
+    request_id: RequestId,
+    remote: Option<SocketAddr>,
+}
+
+/// The status recorded for a request that ended without a response head: the client went
+/// away, or the drain deadline cut it (nginx's "client closed request").
+const NO_RESPONSE: u16 = 499;
+
+impl Exchange {
+    /// The response to send: with the request id, and a body that ends the exchange.
+    fn respond(mut self, mut response: Response<Body>) -> Response<Tracked> {
+        self.status = Some(response.status());
+        if let Some(observed) = &self.guard.flight().observed {
+            response
+                .headers_mut()
+                .insert(REQUEST_ID, observed.request_id.header_value().clone());
+        }
+        response.map(|body| Tracked {
+            body,
+            exchange: self,
+        })
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let flight = self.guard.flight();
+        let Some(observed) = &flight.observed else {
+            return;
+        };
+        let duration = flight.start.elapsed();
+        let status = self.status.map_or(NO_RESPONSE, |s| s.as_u16());
+        let route = flight.route().unwrap_or(Route::unmatched());
+        let keys = route.keys.get(&route.name, &flight.method, status);
+        http_metrics::ended(&keys, duration);
+        observed.access_log.write(&Entry {
+            method: &flight.method,
+            route: &route.name,
+            path: flight.uri.path(),
+            status,
+            duration,
+            bytes: self.bytes,
+            request_id: &observed.request_id,
+            remote: observed.remote,
+        });
     }
 }
 
@@ -154,20 +282,12 @@ pub(crate) fn plain(status: StatusCode, text: String) -> Response<Body> {
     response
 }
 
-/// A response body that keeps its request in flight until it has been sent or dropped.
+/// A response body that keeps its request in flight until it has been sent or dropped, and
+/// counts the bytes sent.
 #[derive(Debug)]
 pub(crate) struct Tracked {
     body: Body,
-    _guard: Guard,
-}
-
-impl Tracked {
-    fn new(body: Body, guard: Guard) -> Self {
-        Self {
-            body,
-            _guard: guard,
-        }
-    }
+    exchange: Exchange,
 }
 
 impl http_body::Body for Tracked {
@@ -175,10 +295,15 @@ impl http_body::Body for Tracked {
     type Error = axum::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
+        if let Some(data) = frame.as_ref().and_then(|f| f.as_ref().ok()?.data_ref()) {
+            this.exchange.bytes += data.len() as u64;
+        }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -67,6 +67,15 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in lifecycle order (for a metric with one series per phase).
+    pub const ALL: &'static [Phase] = &[
+        Phase::Created,
+        Phase::Starting,
+        Phase::Running,
+        Phase::Stopping,
+        Phase::Stopped,
+    ];
+
     /// The phase in lower case, e.g. `running`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,6 +109,17 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in lifecycle order (for a metric with one series per state).
+    pub const ALL: &'static [State] = &[
+        State::Pending,
+        State::Starting,
+        State::Running,
+        State::Stopping,
+        State::Stopped,
+        State::Failed,
+        State::Skipped,
+    ];
+
     /// The state in lower case, e.g. `running`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -311,5 +331,46 @@ impl StatusCell {
             },
             Some(event),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Phase, State};
+
+    /// Each variant's place in `ALL`; the match fails to compile when a variant is added, so
+    /// `ALL` cannot silently fall behind the enum.
+    fn state_index(state: State) -> usize {
+        match state {
+            State::Pending => 0,
+            State::Starting => 1,
+            State::Running => 2,
+            State::Stopping => 3,
+            State::Stopped => 4,
+            State::Failed => 5,
+            State::Skipped => 6,
+        }
+    }
+
+    fn phase_index(phase: Phase) -> usize {
+        match phase {
+            Phase::Created => 0,
+            Phase::Starting => 1,
+            Phase::Running => 2,
+            Phase::Stopping => 3,
+            Phase::Stopped => 4,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_variant_once_in_order() {
+        assert_eq!(State::ALL.len(), 7);
+        for (i, state) in State::ALL.iter().enumerate() {
+            assert_eq!(state_index(*state), i, "{state:?}");
+        }
+        assert_eq!(Phase::ALL.len(), 5);
+        for (i, phase) in Phase::ALL.iter().enumerate() {
+            assert_eq!(phase_index(*phase), i, "{phase:?}");
+        }
     }
 }

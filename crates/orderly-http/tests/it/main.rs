@@ -6,5 +6,8 @@
 mod admin;
 mod drain;
 mod h2;
+mod metrics;
+mod observability;
+mod prom;
 mod protection;
 mod support;

@@ -1,20 +1,23 @@
 //! A system with the admin endpoints and an HTTP server on port 0, a router whose handlers the
-//! test steps through, and a raw HTTP/1 client for exact control of the wire.
+//! test steps through, a raw HTTP/1 client for exact control of the wire, and a recorder of
+//! metrics and logs of one test.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Path;
 use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use futures_util::{StreamExt, stream};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orderly::{Env, Key, Running, System, SystemBuilder};
-use orderly_http::{Admin, HttpServer, ServerHandle, Shutdown};
+use orderly_http::{Admin, HttpServer, RequestId, ServerHandle, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -73,6 +76,11 @@ pub(crate) fn router(gate: &Gate) -> Router {
             "/echo",
             post(|body: Bytes| async move { body.len().to_string() }),
         )
+        .route(
+            "/items/{id}",
+            get(|Path(id): Path<String>| async move { format!("item {id}") }),
+        )
+        .route("/id", get(|id: RequestId| async move { id.to_string() }))
 }
 
 pub(crate) struct App {
@@ -88,9 +96,18 @@ pub(crate) async fn start(
     configure: impl FnOnce(Server) -> Server,
     system: impl FnOnce(SystemBuilder) -> SystemBuilder,
 ) -> App {
+    start_with(Admin::new(), configure, system).await
+}
+
+/// [`start`] with the given admin component.
+pub(crate) async fn start_with(
+    admin: Admin,
+    configure: impl FnOnce(Server) -> Server,
+    system: impl FnOnce(SystemBuilder) -> SystemBuilder,
+) -> App {
     let gate = Gate::default();
     let mut builder = system(System::builder("test").env(Env::empty()));
-    let admin = builder.add("admin", (), Admin::new().bind(local()));
+    let admin = builder.add("admin", (), admin.bind(local()));
     let http = builder.add(
         "http",
         (),
@@ -260,10 +277,102 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// One request on a fresh connection that asks to be closed after it.
 pub(crate) async fn fetch(addr: SocketAddr, path: &str) -> Reply {
+    fetch_with(addr, path, &[]).await
+}
+
+/// What one test's servers recorded: the `metrics` they recorded, in a Prometheus recorder of
+/// the test's own, and the log events, as JSON lines.
+#[derive(Clone)]
+pub(crate) struct Recorded {
+    pub(crate) metrics: PrometheusHandle,
+    logs: Logs,
+}
+
+impl Recorded {
+    /// The access log's events so far, as JSON objects.
+    pub(crate) fn access_log(&self) -> Vec<serde_json::Value> {
+        let bytes = self.logs.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|event| event["target"] == "orderly_http::access")
+            .collect()
+    }
+}
+
+/// Runs `test` on a current-thread runtime with a `metrics` recorder and a `tracing`
+/// subscriber of its own. Every task of the test's system runs on this one thread, where both
+/// are installed (thread-locally), so they see all of the test's requests and none of another
+/// test's: a global recorder or subscriber would be shared by every test of the binary.
+pub(crate) fn recorded<F: Future<Output = ()>>(test: impl FnOnce(Recorded) -> F) {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("http_server_request_duration_seconds".into()),
+            &[0.005, 0.05, 0.5, 5.0],
+        )
+        .unwrap()
+        .build_recorder();
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(logs.clone())
+        .finish();
+    let recorded = Recorded {
+        metrics: recorder.handle(),
+        logs,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        tracing::subscriber::with_default(subscriber, || runtime.block_on(test(recorded)));
+    });
+}
+
+/// Log lines written to memory.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+/// One request with `headers` (`name: value` lines) on a fresh connection that asks to be
+/// closed after it.
+pub(crate) async fn fetch_with(addr: SocketAddr, path: &str, headers: &[&str]) -> Reply {
     let mut raw = Raw::connect(addr).await;
-    raw.send(&format!(
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    ))
-    .await;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    raw.send(&request).await;
     raw.response().await
+}
+
+/// Waits until the server has no connection left: then every request it served has ended,
+/// and has been counted and logged.
+pub(crate) async fn idle(http: &ServerHandle) {
+    unhung(http.connections().wait_for(|&n| n == 0))
+        .await
+        .unwrap();
 }

@@ -1,0 +1,78 @@
+//! The access log: one `tracing` event per request, when it ends.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::Method;
+
+use crate::request_id::RequestId;
+
+/// Whether and at which level [`HttpServer`](crate::HttpServer) writes its access log: one
+/// `tracing` event per request, target `orderly_http::access`, when the request ends (its
+/// response body sent, or the request abandoned), with the fields
+///
+/// | field | |
+/// |---|---|
+/// | `method` | `GET`, `POST`… |
+/// | `route` | the axum route that matched, e.g. `/orders/{id}`; `unmatched` otherwise |
+/// | `path` | the path the client asked for, without the query (which may carry secrets) |
+/// | `status` | the response status; 499 when the request ended without a response head (the client went away, or the drain deadline cut it: nginx's convention) |
+/// | `duration_ms` | from the request head read to the end of the response body |
+/// | `bytes` | response body bytes sent |
+/// | `request_id` | the [`RequestId`] |
+/// | `remote` | the client's address |
+///
+/// A subscriber can filter it by target, e.g. `RUST_LOG=info,orderly_http::access=off`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccessLog {
+    /// One event per request at INFO (the default).
+    #[default]
+    Info,
+    /// One event per request at DEBUG.
+    Debug,
+    /// No access log.
+    Off,
+}
+
+/// One finished request, as the access log writes it.
+pub(crate) struct Entry<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) route: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) status: u16,
+    pub(crate) duration: Duration,
+    pub(crate) bytes: u64,
+    pub(crate) request_id: &'a RequestId,
+    pub(crate) remote: Option<SocketAddr>,
+}
+
+macro_rules! access_event {
+    ($level:expr, $entry:expr) => {{
+        let entry = $entry;
+        tracing::event!(
+            target: "orderly_http::access",
+            $level,
+            method = %entry.method,
+            route = entry.route,
+            path = entry.path,
+            status = entry.status,
+            duration_ms = entry.duration.as_secs_f64() * 1000.0,
+            bytes = entry.bytes,
+            request_id = %entry.request_id,
+            remote = entry.remote.map(tracing::field::display),
+            "request"
+        )
+    }};
+}
+
+impl AccessLog {
+    /// Writes `entry` at this level.
+    pub(crate) fn write(self, entry: &Entry<'_>) {
+        match self {
+            AccessLog::Info => access_event!(tracing::Level::INFO, entry),
+            AccessLog::Debug => access_event!(tracing::Level::DEBUG, entry),
+            AccessLog::Off => {}
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Request ids (the client's when sensible, a fresh one otherwise) and the access log.
+
+use std::time::Duration;
+
+use orderly_http::AccessLog;
+
+use crate::prom::Scrape;
+use crate::support::{Raw, fetch, fetch_with, idle, recorded, start, unhung};
+
+/// A generated id: 12 hex digits, a dash, a number.
+fn is_generated(id: &str) -> bool {
+    id.split_once('-').is_some_and(|(process, n)| {
+        process.len() == 12
+            && process.bytes().all(|b| b.is_ascii_hexdigit())
+            && n.parse::<u64>().is_ok()
+    })
+}
+
+#[tokio::test]
+async fn a_sensible_client_request_id_is_kept_and_handed_to_the_handler() {
+    let app = start(|s| s, |b| b).await;
+    let reply = fetch_with(
+        app.http.local_addr(),
+        "/id",
+        &["X-Request-Id: client-42/a.b"],
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-request-id"), Some("client-42/a.b"));
+    assert_eq!(reply.body, "client-42/a.b");
+    let report = unhung(app.running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
+#[tokio::test]
+async fn a_missing_or_unacceptable_request_id_is_replaced_by_a_fresh_one() {
+    let app = start(|s| s, |b| b).await;
+    let addr = app.http.local_addr();
+    let too_long = format!("X-Request-Id: {}", "x".repeat(129));
+    let mut seen = Vec::new();
+    for headers in [
+        &[][..],
+        &["X-Request-Id: two words"],
+        &[too_long.as_str()],
+        &["X-Request-Id: "],
+    ] {
+        let reply = fetch_with(addr, "/id", headers).await;
+        let id = reply.header("x-request-id").unwrap().to_owned();
+        assert!(is_generated(&id), "{headers:?}: {id}");
+        assert_eq!(reply.body, id, "the handler sees the id the client gets");
+        seen.push(id);
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 4, "every request gets its own id: {seen:?}");
+    // Every response carries one, not only those of handlers that asked for it.
+    let fast = fetch(addr, "/fast").await;
+    assert!(is_generated(fast.header("x-request-id").unwrap()));
+    let report = unhung(app.running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
+#[test]
+fn each_request_is_written_once_to_the_access_log_with_its_fields() {
+    recorded(|recorded| async move {
+        let app = start(|s| s, |b| b).await;
+        let addr = app.http.local_addr();
+        let reply = fetch_with(addr, "/items/7?token=secret", &["X-Request-Id: abc-1"]).await;
+        assert_eq!(reply.body, "item 7");
+        assert_eq!(fetch(addr, "/nowhere").await.status, 404);
+        // The admin listener's requests are not in the access log.
+        assert_eq!(fetch(app.admin, "/readyz").await.status, 200);
+        idle(&app.http).await;
+
+        let log = recorded.access_log();
+        assert_eq!(log.len(), 2, "{log:#?}");
+        let item = &log[0];
+        assert_eq!(item["level"], "INFO");
+        let fields = &item["fields"];
+        assert_eq!(fields["message"], "request");
+        assert_eq!(fields["method"], "GET");
+        assert_eq!(fields["route"], "/items/{id}");
+        assert_eq!(
+            fields["path"], "/items/7",
+            "no query string: it may carry secrets"
+        );
+        assert_eq!(fields["status"], 200);
+        assert_eq!(fields["bytes"], "item 7".len());
+        assert_eq!(fields["request_id"], "abc-1");
+        assert!(fields["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
+        let remote = fields["remote"].as_str().unwrap();
+        assert!(remote.starts_with("127.0.0.1:"), "{remote}");
+        let nowhere = &log[1]["fields"];
+        assert_eq!(nowhere["route"], "unmatched");
+        assert_eq!(nowhere["path"], "/nowhere");
+        assert_eq!(nowhere["status"], 404);
+        assert!(is_generated(nowhere["request_id"].as_str().unwrap()));
+
+        let report = unhung(app.running.stop()).await;
+        assert!(report.is_clean(), "{}", report.summary());
+    });
+}
+
+#[test]
+fn a_request_cut_at_the_drain_deadline_is_logged_with_status_499() {
+    recorded(|recorded| async move {
+        let app = start(|s| s.drain_timeout(Duration::from_millis(100)), |b| b).await;
+        let mut client = Raw::connect(app.http.local_addr()).await;
+        client.get("/stuck").await;
+        app.gate.entered.notified().await;
+        let report = unhung(app.running.stop()).await;
+        assert!(!report.is_clean());
+        assert!(client.closed().await);
+
+        let log = recorded.access_log();
+        assert_eq!(log.len(), 1, "{log:#?}");
+        assert_eq!(log[0]["fields"]["route"], "/stuck");
+        assert_eq!(log[0]["fields"]["status"], 499);
+        assert_eq!(log[0]["fields"]["bytes"], 0);
+        let metrics = Scrape::parse(&recorded.metrics.render());
+        let labels = [("method", "GET"), ("route", "/stuck"), ("status", "499")];
+        assert_eq!(
+            metrics.value("http_server_requests_total", &labels),
+            Some(1.0)
+        );
+    });
+}
+
+#[test]
+fn the_access_log_can_be_turned_off_while_metrics_still_count() {
+    recorded(|recorded| async move {
+        let app = start(|s| s.access_log(AccessLog::Off), |b| b).await;
+        assert_eq!(fetch(app.http.local_addr(), "/fast").await.status, 200);
+        idle(&app.http).await;
+        assert!(recorded.access_log().is_empty());
+        let metrics = Scrape::parse(&recorded.metrics.render());
+        let labels = [("method", "GET"), ("route", "/fast"), ("status", "200")];
+        assert_eq!(
+            metrics.value("http_server_requests_total", &labels),
+            Some(1.0)
+        );
+        let report = unhung(app.running.stop()).await;
+        assert!(report.is_clean(), "{}", report.summary());
+    });
+}
