@@ -15,22 +15,16 @@ use std::process::ExitCode;
 
 use axum::extract::Path;
 use axum::{Router, routing::get};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use orderly::{Env, System};
 use orderly_http::{Admin, HttpServer};
+use orderly_telemetry::Metrics;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt().init();
-    // The `metrics` recorder the server's request metrics go to; histograms need buckets.
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("_seconds".into()),
-            &[0.001, 0.005, 0.025, 0.1, 0.5, 2.5],
-        )
-        .and_then(PrometheusBuilder::install_recorder);
-    let metrics = match recorder {
-        Ok(handle) => handle,
+    // The `metrics` recorder the server's request metrics go to (with latency buckets).
+    let metrics = match Metrics::install() {
+        Ok(metrics) => metrics,
         Err(error) => {
             tracing::error!(%error, "cannot install the metrics recorder");
             return ExitCode::FAILURE;

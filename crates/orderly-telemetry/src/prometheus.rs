@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orderly::{BoxError, Component, Context};
 
 use crate::error::{Error, ErrorKind};
@@ -10,6 +10,11 @@ use crate::error::{Error, ErrorKind};
 /// How often the recorder's histograms are folded into their summaries, as the exporter's own
 /// server would do it: keeps memory bounded between scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
+
+/// Prometheus' default latency buckets, in seconds.
+const SECONDS_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// The process's Prometheus recorder: every `metrics::counter!`, `gauge!` and `histogram!` in
 /// the process (the service's, its libraries') lands here, and [`render`](Metrics::render)
@@ -46,10 +51,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Installs a Prometheus recorder with the default settings as the process's `metrics`
-    /// recorder. Fails if one is already installed.
+    /// Installs a Prometheus recorder as the process's `metrics` recorder, with histogram
+    /// buckets for every metric named `…_seconds` (Prometheus' default latency buckets, 5 ms to
+    /// 10 s; without buckets the exporter renders histograms as summaries). Fails if a recorder
+    /// is already installed.
     pub fn install() -> Result<Self, Error> {
-        Self::install_with(PrometheusBuilder::new())
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+            .expect("the buckets are a non-empty constant");
+        Self::install_with(builder)
     }
 
     /// Installs the recorder `builder` describes (histogram buckets, global labels, quantiles)
