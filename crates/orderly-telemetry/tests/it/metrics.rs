@@ -31,7 +31,10 @@ async fn the_recorder_renders_what_the_facade_records_and_runs_as_a_foundation()
         "# TYPE orders_total counter",
         r#"orders_total{outcome="accepted"} 3"#,
         "orders_in_flight 2",
-        "# TYPE order_seconds summary",
+        // `*_seconds` metrics get latency buckets: a histogram, not a summary.
+        "# TYPE order_seconds histogram",
+        r#"order_seconds_bucket{le="0.25"} 1"#,
+        r#"order_seconds_bucket{le="0.1"} 0"#,
         "order_seconds_count 1",
     ] {
         assert!(
