@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The HTTP benchmarks of SPEC §6, on loopback, in about two minutes after the build:
+#
+# 1. HTTP overhead: requests/s of GET /hello ("hello") served by `03_bench_server bare` (hyper +
+#    hyper-util's auto builder in a plain accept loop) and by `03_bench_server orderly`
+#    (HttpServer and Admin at their defaults, JSON logs at INFO on stdout, sent to /dev/null).
+#    wrk, keep-alive, the server pinned to core 0 and wrk to core 1; a 2 s warm-up, then the
+#    measured run; bare, orderly, bare, orderly (ROUNDS pairs). Target: orderly ≥ 95 % of bare.
+# 2. Drain exactness: `cargo bench --bench drain` (see benches/drain.rs). Target: exit within
+#    T + 20 ms of the start of a request in flight for T.
+#
+#   crates/orderly-http/benches/http.sh
+#   ROUNDS=3 DURATION=20s CONNECTIONS=64 crates/orderly-http/benches/http.sh
+#
+# Needs wrk (`apt-get install -y wrk`). Not part of the test suite: it measures, it does not test.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+rounds=${ROUNDS:-2}
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-32}
+port=${BENCH_PORT:-18080}
+admin_port=$((port + 1))
+url="http://127.0.0.1:$port/hello"
+server=target/release/examples/03_bench_server
+
+if ! command -v wrk >/dev/null; then
+    echo "wrk not found: apt-get update && apt-get install -y wrk" >&2
+    exit 1
+fi
+for p in "$port" "$admin_port"; do
+    if ss -Htln "sport = :$p" | grep -q .; then
+        echo "port $p is in use; pick another with BENCH_PORT=..." >&2
+        exit 1
+    fi
+done
+
+echo "==> build"
+cargo build --release --locked -p orderly-http --example 03_bench_server
+cargo bench --locked -p orderly-http --bench drain --no-run
+
+# Server on core 0, load generator on core 1, when there are two cores to pin to.
+if [[ $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
+    on_server=(taskset -c 0)
+    on_client=(taskset -c 1)
+    pinning="server on core 0, wrk on core 1"
+else
+    on_server=()
+    on_client=()
+    pinning="not pinned (fewer than 2 cores or no taskset)"
+fi
+
+scratch=$(mktemp -d)
+server_pid=
+cleanup() {
+    if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+# Starts the server in mode $1 and waits (at most 10 s) until it answers.
+start_server() {
+    PORT=$port ADMIN_PORT=$admin_port SHUTDOWN_DELAY=0s \
+        "${on_server[@]}" "$server" "$1" >/dev/null 2>"$scratch/$1.err" &
+    server_pid=$!
+    for _ in $(seq 100); do
+        if curl -sf -o /dev/null --max-time 1 "$url"; then return; fi
+        if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    echo "the $1 server did not answer $url:" >&2
+    cat "$scratch/$1.err" >&2
+    exit 1
+}
+
+stop_server() {
+    kill -TERM "$server_pid"
+    wait "$server_pid" || true # the bare server dies of SIGTERM (143)
+    server_pid=
+}
+
+load() {
+    timeout 120 "${on_client[@]}" wrk -t1 -c"$connections" -d"$1" --latency "$url"
+}
+
+echo
+echo "==> throughput: wrk -t1 -c$connections -d$duration --latency $url; $pinning"
+echo "    load before: $(uptime)"
+results="$scratch/results"
+run=0
+for round in $(seq "$rounds"); do
+    for mode in bare orderly; do
+        run=$((run + 1))
+        start_server "$mode"
+        load 2s >/dev/null
+        load "$duration" >"$scratch/wrk.out"
+        stop_server
+        # wrk: "Requests/sec: 12345.67", "50%  1.23ms", "Non-2xx or 3xx responses: 3",
+        # "Socket errors: connect 0, read 0, write 0, timeout 0".
+        awk -v run="$run" -v mode="$mode" '
+            /^Requests\/sec:/ { rps = $2 }
+            $1 == "50%" { p50 = $2 }
+            $1 == "99%" { p99 = $2 }
+            /^  Non-2xx/ { errors += $NF }
+            /Socket errors:/ { for (i = 4; i <= NF; i += 2) errors += $i }
+            END { printf "%s %s %s %s %s %d\n", run, mode, rps, p50, p99, errors }
+        ' "$scratch/wrk.out" >>"$results"
+        tail -n 1 "$results"
+    done
+done
+echo "    load after:  $(uptime)"
+
+echo
+awk '
+    BEGIN {
+        printf "%-4s %-8s %12s %10s %10s %7s\n", "run", "server", "requests/s", "p50", "p99", "errors"
+    }
+    {
+        printf "%-4s %-8s %12.0f %10s %10s %7d\n", $1, $2, $3, $4, $5, $6
+        sum[$2] += $3; n[$2]++; failed += $6; rps[$1] = $3
+    }
+    END {
+        for (i = 1; i < NR; i += 2) pairs = pairs sprintf(" %.1f %%", 100 * rps[i + 1] / rps[i])
+        print "orderly / bare in each round:" pairs
+        bare = sum["bare"] / n["bare"]; orderly = sum["orderly"] / n["orderly"]
+        printf "mean: bare %.0f/s, orderly %.0f/s; orderly / bare = %.1f %% (target >= 95 %%)\n",
+            bare, orderly, 100 * orderly / bare
+        if (failed > 0) printf "WARNING: %d failed requests\n", failed
+    }
+' "$results"
+
+echo
+echo "==> drain exactness"
+echo "    load before: $(uptime)"
+cargo bench --locked -p orderly-http --bench drain
+echo "    load after:  $(uptime)"
