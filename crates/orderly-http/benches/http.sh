@@ -79,6 +79,12 @@ stop_server() {
     server_pid=
 }
 
+# CPU time in clock ticks: of the machine (busy, total), of one process, and of this script's
+# waited-for children (wrk).
+machine_cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+process_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+children_cpu() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+
 load() {
     timeout 120 "${on_client[@]}" wrk -t1 -c"$connections" -d"$1" --latency "$url"
 }
@@ -93,17 +99,32 @@ for round in $(seq "$rounds"); do
         run=$((run + 1))
         start_server "$mode"
         load 2s >/dev/null
+        read -r busy0 total0 < <(machine_cpu)
+        server0=$(process_cpu "$server_pid")
+        wrk0=$(children_cpu)
         load "$duration" >"$scratch/wrk.out"
+        read -r busy1 total1 < <(machine_cpu)
+        server1=$(process_cpu "$server_pid")
+        wrk1=$(children_cpu)
         stop_server
-        # wrk: "Requests/sec: 12345.67", "50%  1.23ms", "Non-2xx or 3xx responses: 3",
-        # "Socket errors: connect 0, read 0, write 0, timeout 0".
-        awk -v run="$run" -v mode="$mode" '
+        # wrk: "123456 requests in 10.00s, ...", "Requests/sec: 12345.67", "50%  1.23ms",
+        # "Non-2xx or 3xx responses: 3", "Socket errors: connect 0, read 0, write 0, timeout 0".
+        # The server's CPU time per request does not depend on how much CPU others took.
+        awk -v run="$run" -v mode="$mode" -v hz="$(getconf CLK_TCK)" -v cores="$(nproc)" \
+            -v busy=$((busy1 - busy0)) -v total=$((total1 - total0)) \
+            -v server=$((server1 - server0)) -v wrk=$((wrk1 - wrk0)) '
+            / requests in / { requests = $1 }
             /^Requests\/sec:/ { rps = $2 }
             $1 == "50%" { p50 = $2 }
             $1 == "99%" { p99 = $2 }
             /^  Non-2xx/ { errors += $NF }
             /Socket errors:/ { for (i = 4; i <= NF; i += 2) errors += $i }
-            END { printf "%s %s %s %s %s %d\n", run, mode, rps, p50, p99, errors }
+            END {
+                per_core = total / cores
+                printf "%s %s %s %s %s %d %.0f %.2f %.0f\n", run, mode, rps, p50, p99, errors,
+                    100 * server / per_core, 1e6 * server / hz / requests,
+                    100 * (busy - server - wrk) / per_core
+            }
         ' "$scratch/wrk.out" >>"$results"
         tail -n 1 "$results"
     done
@@ -113,18 +134,30 @@ echo "    load after:  $(uptime)"
 echo
 awk '
     BEGIN {
-        printf "%-4s %-8s %12s %10s %10s %7s\n", "run", "server", "requests/s", "p50", "p99", "errors"
+        printf "%-4s %-8s %11s %9s %9s %7s %11s %12s %7s\n", "run", "server", "requests/s",
+            "p50", "p99", "errors", "server CPU", "CPU/request", "others"
     }
     {
-        printf "%-4s %-8s %12.0f %10s %10s %7d\n", $1, $2, $3, $4, $5, $6
-        sum[$2] += $3; n[$2]++; failed += $6; rps[$1] = $3
+        printf "%-4s %-8s %11.0f %9s %9s %7d %10d%% %9.2f us %6d%%\n", $1, $2, $3, $4, $5, $6,
+            $7, $8, $9
+        rps[$1] = $3; cpu[$1] = $8; failed += $6
+        rps_sum[$2] += $3; cpu_sum[$2] += $8; n[$2]++
     }
     END {
-        for (i = 1; i < NR; i += 2) pairs = pairs sprintf(" %.1f %%", 100 * rps[i + 1] / rps[i])
-        print "orderly / bare in each round:" pairs
-        bare = sum["bare"] / n["bare"]; orderly = sum["orderly"] / n["orderly"]
-        printf "mean: bare %.0f/s, orderly %.0f/s; orderly / bare = %.1f %% (target >= 95 %%)\n",
+        print "server CPU: % of one core; CPU/request: the server process\x27s user + system time per"
+        print "request; others: CPU time used by other processes during the run, % of one core"
+        for (i = 1; i < NR; i += 2) {
+            by_rps = by_rps sprintf(" %.1f %%", 100 * rps[i + 1] / rps[i])
+            by_cpu = by_cpu sprintf(" %.1f %%", 100 * cpu[i] / cpu[i + 1])
+        }
+        print "orderly / bare, requests/s, in each round:" by_rps
+        print "bare / orderly, CPU per request, in each round:" by_cpu
+        bare = rps_sum["bare"] / n["bare"]; orderly = rps_sum["orderly"] / n["orderly"]
+        printf "mean requests/s: bare %.0f, orderly %.0f; orderly / bare = %.1f %% (target >= 95 %%)\n",
             bare, orderly, 100 * orderly / bare
+        bare = cpu_sum["bare"] / n["bare"]; orderly = cpu_sum["orderly"] / n["orderly"]
+        printf "mean CPU per request: bare %.2f us, orderly %.2f us; bare / orderly = %.1f %%\n",
+            bare, orderly, 100 * bare / orderly
         if (failed > 0) printf "WARNING: %d failed requests\n", failed
     }
 ' "$results"
