@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The HTTP benchmarks of SPEC §6, on loopback, in about two minutes after the build:
+# The HTTP benchmarks of SPEC §6, on loopback, in one to ten minutes after the build:
 #
-# 1. HTTP overhead: requests/s of GET /hello ("hello") served by `03_bench_server bare` (hyper +
-#    hyper-util's auto builder in a plain accept loop) and by `03_bench_server orderly`
-#    (HttpServer and Admin at their defaults, JSON logs at INFO on stdout, sent to /dev/null).
+# 1. HTTP overhead: requests/s of GET /hello ("hello"; the same axum Router in both) served by
+#    `03_bench_server bare` (hyper + hyper-util's auto builder in a plain accept loop) and by
+#    `03_bench_server orderly` (HttpServer and Admin at their defaults, JSON logs at INFO on
+#    stdout, sent to /dev/null).
 #    wrk, keep-alive, the server pinned to core 0 and wrk to core 1; a 2 s warm-up, then the
 #    measured run; bare, orderly, bare, orderly (ROUNDS pairs). Target: orderly ≥ 95 % of bare.
 # 2. Drain exactness: `cargo bench --bench drain` (see benches/drain.rs). Target: exit within
@@ -11,6 +12,9 @@
 #
 #   crates/orderly-http/benches/http.sh
 #   ROUNDS=3 DURATION=20s CONNECTIONS=64 crates/orderly-http/benches/http.sh
+#
+# Before each round and the drain runs, it waits (at most QUIET_WAIT=120 s) until the machine is
+# idle; the table shows how much CPU other processes took during each run anyway.
 #
 # Needs wrk (`apt-get install -y wrk`). Not part of the test suite: it measures, it does not test.
 set -euo pipefail
@@ -20,6 +24,7 @@ rounds=${ROUNDS:-2}
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-32}
 port=${BENCH_PORT:-18080}
+quiet_wait=${QUIET_WAIT:-120}
 admin_port=$((port + 1))
 url="http://127.0.0.1:$port/hello"
 server=target/release/examples/03_bench_server
@@ -85,6 +90,26 @@ machine_cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 +
 process_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 children_cpu() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
 
+# Waits until the machine has been idle (>= 90 %) for two samples of 2 s, at most $quiet_wait s:
+# other builds on the machine take the CPU the servers are measured on.
+wait_quiet() {
+    local deadline=$((SECONDS + quiet_wait)) calm=0 busy0 total0 busy1 total1
+    while ((calm < 2)); do
+        if ((SECONDS >= deadline)); then
+            echo "    (not idle after ${quiet_wait}s; measuring anyway: see the others column)"
+            return
+        fi
+        read -r busy0 total0 < <(machine_cpu)
+        sleep 2
+        read -r busy1 total1 < <(machine_cpu)
+        if ((100 * (busy1 - busy0) <= 10 * (total1 - total0))); then
+            calm=$((calm + 1))
+        else
+            calm=0
+        fi
+    done
+}
+
 load() {
     timeout 120 "${on_client[@]}" wrk -t1 -c"$connections" -d"$1" --latency "$url"
 }
@@ -95,6 +120,7 @@ echo "    load before: $(uptime)"
 results="$scratch/results"
 run=0
 for round in $(seq "$rounds"); do
+    wait_quiet
     for mode in bare orderly; do
         run=$((run + 1))
         start_server "$mode"
@@ -164,6 +190,7 @@ awk '
 
 echo
 echo "==> drain exactness"
+wait_quiet
 echo "    load before: $(uptime)"
 cargo bench --locked -p orderly-http --bench drain
 echo "    load after:  $(uptime)"
