@@ -7,7 +7,9 @@
 #    stdout, sent to /dev/null).
 #    wrk, keep-alive, the server pinned to core 0 and wrk to core 1; a 2 s warm-up, then the
 #    measured run; bare, orderly, bare, orderly (ROUNDS pairs). Target: orderly ≥ 95 % of bare.
-# 2. Drain exactness: `cargo bench --bench drain` (see benches/drain.rs). Target: exit within
+# 2. The same servers' user-space instructions per request, counted by callgrind over 5 s of the
+#    same load: slower, but unlike requests/s it does not move with the machine's load.
+# 3. Drain exactness: `cargo bench --bench drain` (see benches/drain.rs). Target: exit within
 #    T + 20 ms of the start of a request in flight for T.
 #
 #   crates/orderly-http/benches/http.sh
@@ -17,7 +19,7 @@
 # run again (twice at most) when other processes took more than 10 % of a core during it; the
 # table shows how much they took.
 #
-# Needs wrk (`apt-get install -y wrk`). Not part of the test suite: it measures, it does not test.
+# Needs wrk (`apt-get install -y wrk`); valgrind for step 2. Not part of the test suite: it measures, it does not test.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -64,18 +66,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts the server in mode $1 and waits (at most 10 s) until it answers.
+# Starts the server in mode $1 (under the command in $2..., if any) and waits (at most 20 s)
+# until it answers.
 start_server() {
+    local mode=$1
+    shift
     PORT=$port ADMIN_PORT=$admin_port SHUTDOWN_DELAY=0s \
-        "${on_server[@]}" "$server" "$1" >/dev/null 2>"$scratch/$1.err" &
+        "${on_server[@]}" "$@" "$server" "$mode" >/dev/null 2>"$scratch/$mode.err" &
     server_pid=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 200); do
         if curl -sf -o /dev/null --max-time 1 "$url"; then return; fi
         if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
         sleep 0.1
     done
-    echo "the $1 server did not answer $url:" >&2
-    cat "$scratch/$1.err" >&2
+    echo "the $mode server did not answer $url:" >&2
+    cat "$scratch/$mode.err" >&2
     exit 1
 }
 
@@ -202,6 +207,29 @@ awk '
         if (failed > 0) printf "WARNING: %d failed requests\n", failed
     }
 ' "$results"
+
+echo
+echo "==> user-space instructions per request (callgrind: the same on a busy machine)"
+if command -v valgrind >/dev/null; then
+    declare -A per_request
+    for mode in bare orderly; do
+        start_server "$mode" valgrind --tool=callgrind --callgrind-out-file="$scratch/callgrind.$mode"
+        load 2s >/dev/null
+        callgrind_control --zero "$server_pid" >/dev/null 2>&1
+        load 5s >"$scratch/wrk.out"
+        callgrind_control --dump "$server_pid" >/dev/null 2>&1
+        stop_server
+        requests=$(awk '/ requests in / { print $1 }' "$scratch/wrk.out")
+        instructions=$(callgrind_annotate "$scratch/callgrind.$mode.1" |
+            awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+        per_request[$mode]=$((instructions / requests))
+        printf '%-8s %9d instructions/request (%d requests)\n' "$mode" "${per_request[$mode]}" \
+            "$requests"
+    done
+    echo "orderly / bare = $((100 * per_request[orderly] / per_request[bare])) %"
+else
+    echo "    skipped: no valgrind (apt-get install -y valgrind)"
+fi
 
 echo
 echo "==> drain exactness"
