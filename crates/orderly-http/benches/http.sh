@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The HTTP benchmarks of SPEC §6, on loopback, in two to twenty minutes after the build:
+# The HTTP benchmarks of SPEC §6, on loopback; after the build, about two minutes on an idle
+# machine, at most about half an hour on a busy one (see QUIET_WAIT):
 #
 # 1. HTTP overhead: requests/s of GET /hello ("hello"; the same axum Router in both) served by
 #    `03_bench_server bare` (hyper + hyper-util's auto builder in a plain accept loop) and by
 #    `03_bench_server orderly` (HttpServer and Admin at their defaults, JSON logs at INFO on
-#    stdout, sent to /dev/null).
-#    wrk, keep-alive, the server pinned to core 0 and wrk to core 1; a 2 s warm-up, then the
+#    stdout, sent to /dev/null). wrk, keep-alive, the server pinned to core 0 and wrk to core 1; a 2 s warm-up, then the
 #    measured run; bare, orderly, bare, orderly (ROUNDS pairs). Target: orderly ≥ 95 % of bare.
 # 2. The same servers' user-space instructions per request, counted by callgrind over 5 s of the
 #    same load: slower, but unlike requests/s it does not move with the machine's load.
@@ -19,7 +19,8 @@
 # run again (twice at most) when other processes took more than 10 % of a core during it; the
 # table shows how much they took.
 #
-# Needs wrk (`apt-get install -y wrk`); valgrind for step 2. Not part of the test suite: it measures, it does not test.
+# Needs wrk (`apt-get install -y wrk`); valgrind for step 2. Not part of the test suite: it
+# measures, it does not test.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
