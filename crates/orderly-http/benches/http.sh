@@ -5,8 +5,9 @@
 # 1. HTTP overhead: requests/s of GET /hello ("hello"; the same axum Router in both) served by
 #    `03_bench_server bare` (hyper + hyper-util's auto builder in a plain accept loop) and by
 #    `03_bench_server orderly` (HttpServer and Admin at their defaults, JSON logs at INFO on
-#    stdout, sent to /dev/null). wrk, keep-alive, the server pinned to core 0 and wrk to core 1; a 2 s warm-up, then the
-#    measured run; bare, orderly, bare, orderly (ROUNDS pairs). Target: orderly ≥ 95 % of bare.
+#    stdout, sent to /dev/null). wrk, keep-alive, the server pinned to core 0 and wrk to core 1;
+#    a 2 s warm-up, then the measured run; bare, orderly, bare, orderly (ROUNDS pairs).
+#    Target: orderly ≥ 95 % of bare.
 # 2. The same servers' user-space instructions per request, counted by callgrind over 5 s of the
 #    same load: slower, but unlike requests/s it does not move with the machine's load.
 # 3. Drain exactness: `cargo bench --bench drain` (see benches/drain.rs). Target: exit within
