@@ -61,6 +61,16 @@
 //!   `orderly_http::access`, at INFO by default; see [`AccessLog`].
 //!
 //! The admin listener's own requests (probes, scrapes) are neither counted nor logged.
+//!
+//! # Measured
+//!
+//! `crates/orderly-http/benches/http.sh` on a 2-core machine (every run and the method in
+//! `benches/README.md`), before metrics and access logs: with keep-alive, [`HttpServer`] at its
+//! defaults served 96.0 % of the requests/s of a bare hyper server on the same router (mean of
+//! 4 alternating rounds, 90.7–109.8 % per round; target ≥ 95 %), with 46 % more user-space
+//! instructions per request (17,140 against 11,726). With one request in flight for 500 ms at
+//! SIGTERM and no shutdown delay, the process exited 2.1 ms after the request's 500 ms (median
+//! of 20 runs; max 3.2 ms; target ≤ 20 ms), the response a 200 with `Connection: close`.
 
 mod access_log;
 mod admin;

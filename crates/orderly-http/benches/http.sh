@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# The HTTP benchmarks of SPEC §6, on loopback; after the build, about two minutes on an idle
+# machine, at most about half an hour on a busy one (see QUIET_WAIT):
+#
+# 1. HTTP overhead: requests/s of GET /hello ("hello"; the same axum Router in both) served by
+#    `03_bench_server bare` (hyper + hyper-util's auto builder in a plain accept loop) and by
+#    `03_bench_server orderly` (HttpServer and Admin at their defaults, JSON logs at INFO on
+#    stdout, sent to /dev/null). wrk, keep-alive, the server pinned to core 0 and wrk to core 1;
+#    a 2 s warm-up, then the measured run; bare, orderly, bare, orderly (ROUNDS pairs).
+#    Target: orderly ≥ 95 % of bare.
+# 2. The same servers' user-space instructions per request, counted by callgrind over 5 s of the
+#    same load: slower, but unlike requests/s it does not move with the machine's load.
+# 3. Drain exactness: `cargo bench --bench drain` (see benches/drain.rs). Target: exit within
+#    T + 20 ms of the start of a request in flight for T.
+#
+#   crates/orderly-http/benches/http.sh
+#   ROUNDS=3 DURATION=20s CONNECTIONS=64 crates/orderly-http/benches/http.sh
+#
+# Before each run it waits (at most QUIET_WAIT=120 s) until the machine is idle, and measures a
+# run again (twice at most) when other processes took more than 10 % of a core during it; the
+# table shows how much they took.
+#
+# Needs wrk (`apt-get install -y wrk`); valgrind for step 2. Not part of the test suite: it
+# measures, it does not test.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+rounds=${ROUNDS:-2}
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-32}
+port=${BENCH_PORT:-18080}
+quiet_wait=${QUIET_WAIT:-120}
+admin_port=$((port + 1))
+url="http://127.0.0.1:$port/hello"
+server=target/release/examples/03_bench_server
+
+if ! command -v wrk >/dev/null; then
+    echo "wrk not found: apt-get update && apt-get install -y wrk" >&2
+    exit 1
+fi
+for p in "$port" "$admin_port"; do
+    if ss -Htln "sport = :$p" | grep -q .; then
+        echo "port $p is in use; pick another with BENCH_PORT=..." >&2
+        exit 1
+    fi
+done
+
+echo "==> build"
+cargo build --release --locked -p orderly-http --example 03_bench_server
+cargo bench --locked -p orderly-http --bench drain --no-run
+
+# Server on core 0, load generator on core 1, when there are two cores to pin to.
+if [[ $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
+    on_server=(taskset -c 0)
+    on_client=(taskset -c 1)
+    pinning="server on core 0, wrk on core 1"
+else
+    on_server=()
+    on_client=()
+    pinning="not pinned (fewer than 2 cores or no taskset)"
+fi
+
+scratch=$(mktemp -d)
+server_pid=
+cleanup() {
+    if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+# Starts the server in mode $1 (under the command in $2..., if any) and waits (at most 20 s)
+# until it answers.
+start_server() {
+    local mode=$1
+    shift
+    PORT=$port ADMIN_PORT=$admin_port SHUTDOWN_DELAY=0s \
+        "${on_server[@]}" "$@" "$server" "$mode" >/dev/null 2>"$scratch/$mode.err" &
+    server_pid=$!
+    for _ in $(seq 200); do
+        if curl -sf -o /dev/null --max-time 1 "$url"; then return; fi
+        if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    echo "the $mode server did not answer $url:" >&2
+    cat "$scratch/$mode.err" >&2
+    exit 1
+}
+
+stop_server() {
+    kill -TERM "$server_pid"
+    wait "$server_pid" || true # the bare server dies of SIGTERM (143)
+    server_pid=
+}
+
+# CPU time in clock ticks: of the machine (busy, total), of one process, and of this script's
+# waited-for children (wrk).
+machine_cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+process_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+children_cpu() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+
+# Waits until the machine has been idle (>= 90 %) for two samples of 2 s, at most $quiet_wait s:
+# other builds on the machine take the CPU the servers are measured on.
+wait_quiet() {
+    local deadline=$((SECONDS + quiet_wait)) calm=0 busy0 total0 busy1 total1
+    while ((calm < 2)); do
+        if ((SECONDS >= deadline)); then
+            echo "    (not idle after ${quiet_wait}s; measuring anyway: see the others column)"
+            return
+        fi
+        read -r busy0 total0 < <(machine_cpu)
+        sleep 2
+        read -r busy1 total1 < <(machine_cpu)
+        if ((100 * (busy1 - busy0) <= 10 * (total1 - total0))); then
+            calm=$((calm + 1))
+        else
+            calm=0
+        fi
+    done
+}
+
+load() {
+    timeout 120 "${on_client[@]}" wrk -t1 -c"$connections" -d"$1" --latency "$url"
+}
+
+# One measured run of the server in mode $2, as run number $1: appends "run mode requests/s p50
+# p99 errors server-CPU% CPU/request-us others%" to $results.
+measure() {
+    local busy0 total0 busy1 total1 server0 server1 wrk0 wrk1
+    start_server "$2"
+    load 2s >/dev/null
+    read -r busy0 total0 < <(machine_cpu)
+    server0=$(process_cpu "$server_pid")
+    wrk0=$(children_cpu)
+    load "$duration" >"$scratch/wrk.out"
+    read -r busy1 total1 < <(machine_cpu)
+    server1=$(process_cpu "$server_pid")
+    wrk1=$(children_cpu)
+    stop_server
+    # wrk: "123456 requests in 10.00s, ...", "Requests/sec: 12345.67", "50%  1.23ms",
+    # "Non-2xx or 3xx responses: 3", "Socket errors: connect 0, read 0, write 0, timeout 0".
+    # The server's CPU time per request depends little on how much CPU others took.
+    awk -v run="$1" -v mode="$2" -v hz="$(getconf CLK_TCK)" -v cores="$(nproc)" \
+        -v busy=$((busy1 - busy0)) -v total=$((total1 - total0)) \
+        -v server=$((server1 - server0)) -v wrk=$((wrk1 - wrk0)) '
+        / requests in / { requests = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "50%" { p50 = $2 }
+        $1 == "99%" { p99 = $2 }
+        /^  Non-2xx/ { errors += $NF }
+        /Socket errors:/ { for (i = 4; i <= NF; i += 2) errors += $i }
+        END {
+            per_core = total / cores
+            printf "%s %s %s %s %s %d %.0f %.2f %.0f\n", run, mode, rps, p50, p99, errors,
+                100 * server / per_core, 1e6 * server / hz / requests,
+                100 * (busy - server - wrk) / per_core
+        }
+    ' "$scratch/wrk.out" >"$scratch/run"
+}
+
+echo
+echo "==> throughput: wrk -t1 -c$connections -d$duration --latency $url; $pinning"
+echo "    load before: $(uptime)"
+results="$scratch/results"
+run=0
+for _ in $(seq "$rounds"); do
+    for mode in bare orderly; do
+        run=$((run + 1))
+        # A run during which others took more than 10 % of a core is measured again (twice at
+        # most): other benchmarks on the machine alternate too, and could fall on one mode only.
+        for attempt in 1 2 3; do
+            wait_quiet
+            measure "$run" "$mode"
+            others=$(awk '{ print $9 }' "$scratch/run")
+            if ((others <= 10)) || ((attempt == 3)); then break; fi
+            echo "    run $run ($mode) disturbed: others took ${others} % of a core; again"
+        done
+        tee -a "$results" <"$scratch/run"
+    done
+done
+echo "    load after:  $(uptime)"
+
+echo
+awk '
+    BEGIN {
+        printf "%-4s %-8s %11s %9s %9s %7s %11s %12s %7s\n", "run", "server", "requests/s",
+            "p50", "p99", "errors", "server CPU", "CPU/request", "others"
+    }
+    {
+        printf "%-4s %-8s %11.0f %9s %9s %7d %10d%% %9.2f us %6d%%\n", $1, $2, $3, $4, $5, $6,
+            $7, $8, $9
+        rps[$1] = $3; cpu[$1] = $8; failed += $6
+        rps_sum[$2] += $3; cpu_sum[$2] += $8; n[$2]++
+    }
+    END {
+        print "server CPU: % of one core; CPU/request: the server process\x27s user + system time per"
+        print "request; others: CPU time used by other processes during the run, % of one core"
+        for (i = 1; i < NR; i += 2) {
+            by_rps = by_rps sprintf(" %.1f %%", 100 * rps[i + 1] / rps[i])
+            by_cpu = by_cpu sprintf(" %.1f %%", 100 * cpu[i] / cpu[i + 1])
+        }
+        print "orderly / bare, requests/s, in each round:" by_rps
+        print "bare / orderly, CPU per request, in each round:" by_cpu
+        bare = rps_sum["bare"] / n["bare"]; orderly = rps_sum["orderly"] / n["orderly"]
+        printf "mean requests/s: bare %.0f, orderly %.0f; orderly / bare = %.1f %% (target >= 95 %%)\n",
+            bare, orderly, 100 * orderly / bare
+        bare = cpu_sum["bare"] / n["bare"]; orderly = cpu_sum["orderly"] / n["orderly"]
+        printf "mean CPU per request: bare %.2f us, orderly %.2f us; bare / orderly = %.1f %%\n",
+            bare, orderly, 100 * bare / orderly
+        if (failed > 0) printf "WARNING: %d failed requests\n", failed
+    }
+' "$results"
+
+echo
+echo "==> user-space instructions per request (callgrind: the same on a busy machine)"
+if command -v valgrind >/dev/null; then
+    declare -A per_request
+    for mode in bare orderly; do
+        start_server "$mode" valgrind --tool=callgrind --callgrind-out-file="$scratch/callgrind.$mode"
+        load 2s >/dev/null
+        callgrind_control --zero "$server_pid" >/dev/null 2>&1
+        load 5s >"$scratch/wrk.out"
+        callgrind_control --dump "$server_pid" >/dev/null 2>&1
+        stop_server
+        requests=$(awk '/ requests in / { print $1 }' "$scratch/wrk.out")
+        instructions=$(callgrind_annotate "$scratch/callgrind.$mode.1" |
+            awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+        per_request[$mode]=$((instructions / requests))
+        printf '%-8s %9d instructions/request (%d requests)\n' "$mode" "${per_request[$mode]}" \
+            "$requests"
+    done
+    echo "orderly / bare = $((100 * per_request[orderly] / per_request[bare])) %"
+else
+    echo "    skipped: no valgrind (apt-get install -y valgrind)"
+fi
+
+echo
+echo "==> drain exactness"
+wait_quiet
+echo "    load before: $(uptime)"
+cargo bench --locked -p orderly-http --bench drain
+echo "    load after:  $(uptime)"
