@@ -65,12 +65,15 @@
 //! # Measured
 //!
 //! `crates/orderly-http/benches/http.sh` on a 2-core machine (every run and the method in
-//! `benches/README.md`), before metrics and access logs: with keep-alive, [`HttpServer`] at its
-//! defaults served 96.0 % of the requests/s of a bare hyper server on the same router (mean of
-//! 4 alternating rounds, 90.7–109.8 % per round; target ≥ 95 %), with 46 % more user-space
-//! instructions per request (17,140 against 11,726). With one request in flight for 500 ms at
-//! SIGTERM and no shutdown delay, the process exited 2.1 ms after the request's 500 ms (median
-//! of 20 runs; max 3.2 ms; target ≤ 20 ms), the response a 200 with `Connection: close`.
+//! `benches/README.md`). Throughput with keep-alive (`wrk -t1 -c32`), [`HttpServer`] at its
+//! defaults — request metrics and an access-log line per request at INFO, formatted as JSON and
+//! written to /dev/null — served 66.5 % of the requests/s of a bare hyper server on the same
+//! router (2 rounds: 57.8 %, 77.3 %; 42,951 against 12,264 user-space instructions per
+//! request). Without the access log and metrics it was 96 %: the per-request log line is the
+//! cost, and the SPEC target (≥ 95 %) is not met at the defaults yet. With one request in
+//! flight for 500 ms at SIGTERM and no shutdown delay, the process exited 2.3 ms after the
+//! request's 500 ms (median of 20 runs; max 3.6 ms; target ≤ 20 ms), the response a 200 with
+//! `Connection: close`.
 
 mod access_log;
 mod admin;
