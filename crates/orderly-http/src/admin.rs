@@ -67,8 +67,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 ///
 /// Add it without dependencies (first, by convention). Components unrelated in the graph stop
 /// concurrently, so the admin component does not rely on the graph: its stop waits until every
-/// *other* component of the system has stopped (or failed, or never started) and only then
-/// closes its listener. Probes therefore answer through the shutdown delay and the whole drain
+/// *other* regular component of the system has stopped (or failed, or never started) and only
+/// then closes its listener. Foundations ([`Spec::foundation`](orderly::Spec::foundation): the
+/// logger, the metrics recorder) are not waited for, since they stop after every regular
+/// component; the admin component may be a foundation itself. Probes therefore answer through the shutdown delay and the whole drain
 /// of the HTTP server, and `/status` shows the drain as it happens. Nothing should depend on
 /// the admin component: a dependent would stop before it anyway, so waiting is safe, but there
 /// is no reason to.
@@ -200,7 +202,9 @@ impl Component for Admin {
                 status
                     .components
                     .iter()
-                    .filter(|c| *c.name != *name)
+                    // Foundations (the logger, the metrics recorder) stop after every regular
+                    // component, this one included: waiting for them would never end.
+                    .filter(|c| *c.name != *name && !c.foundation)
                     .all(is_done)
             })
             .await;

@@ -146,6 +146,9 @@ pub struct ComponentStatus {
     pub health: Health,
     /// Whether it is ignorable.
     pub ignorable: bool,
+    /// Whether it is a foundation ([`Spec::foundation`](crate::Spec::foundation)): it stops
+    /// after every regular component.
+    pub foundation: bool,
     /// How long its last start took.
     pub started_in: Option<Duration>,
     /// How long its last stop took.

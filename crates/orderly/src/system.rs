@@ -164,6 +164,7 @@ impl System {
                 state: State::Pending,
                 health: Health::Healthy,
                 ignorable: node.ignorable(),
+                foundation: node.spec.layer == crate::builder::Layer::Foundation,
                 started_in: None,
                 stopped_in: None,
                 failure: None,

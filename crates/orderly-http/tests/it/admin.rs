@@ -100,3 +100,25 @@ async fn probes_and_status_answer_through_the_whole_drain_and_admin_stops_last()
     }
     assert_eq!(stopped, ["http", "admin"]);
 }
+
+/// The admin's stop waited for every other component, foundations too; but a foundation (the
+/// logger) stops only after every regular component, the admin included: neither ever stopped.
+#[tokio::test]
+async fn the_admin_does_not_wait_for_foundations_that_stop_after_it() {
+    let app = start(
+        |s| s,
+        |mut b| {
+            b.add_fn(
+                orderly::Spec::new("logs").foundation(),
+                (),
+                |(), _ctx| async { Ok::<_, orderly::BoxError>(()) },
+            );
+            b
+        },
+    )
+    .await;
+    let report = unhung(app.running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+    let components: Vec<&str> = report.components.iter().map(|c| &*c.name).collect();
+    assert_eq!(components, ["logs", "admin", "http"]);
+}
