@@ -317,7 +317,7 @@ impl System {
                         if let Ok(joined) = joined {
                             report_of(&self.inner, joined).log();
                         }
-                        return End::Exit(128 + signal.number());
+                        return End::Exit(codes.code(&ExitReason::Forced(signal), false));
                     }
                 }
             }
