@@ -120,4 +120,4 @@ mod watch;
 
 pub use config::{Config, ConfigBuilder, Reload};
 pub use error::{ConfigError, Problem, ProblemKind};
-pub use secret::Secret;
+pub use secret::{Secret, redact_url};

@@ -107,3 +107,51 @@ mod tests {
         assert!(error.to_string().contains("expected u32"), "{error}");
     }
 }
+
+/// `url` with the password of its user info replaced by `***`, for errors and logs:
+/// `amqp://guest:s3cret@host/vhost` → `amqp://guest:***@host/vhost`. A URL without a
+/// password, or a string that is not a URL, is returned as it is.
+///
+/// ```
+/// assert_eq!(
+///     orderly_config::redact_url("postgres://app:hunter2@db:5432/app"),
+///     "postgres://app:***@db:5432/app"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url as redact;
+
+    #[test]
+    fn redacts_the_password_and_keeps_the_rest() {
+        assert_eq!(
+            redact("amqp://guest:s3cr%40t@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(redact("amqp://127.0.0.1:5672"), "amqp://127.0.0.1:5672");
+        assert_eq!(redact("amqp://user@host/v"), "amqp://user@host/v");
+        assert_eq!(redact("not a url"), "not a url");
+        assert_eq!(redact("amqps://a:b@h/x@y"), "amqps://a:***@h/x@y");
+    }
+}

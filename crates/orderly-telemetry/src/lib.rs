@@ -53,8 +53,12 @@
 //! object:
 //!
 //! ```text
-//! {"timestamp":"2026-11-21T06:09:41.327Z","level":"INFO","message":"component started","system":"hello","event":"component_started","component":"metrics","took_ms":0.07,"target":"orderly::event"}
+//! {"timestamp":"2026-11-21T06:09:41.327817Z","level":"INFO","message":"component started","system":"hello","event":"component_started","component":"metrics","took_ms":0.07,"target":"orderly::event"}
 //! ```
+//!
+//! The object is the one `tracing-subscriber`'s JSON formatter writes (with `flatten_event`),
+//! but written without `serde_json`, straight into a reused buffer, the date and time
+//! formatted once a second: about a tenth of the instructions per line.
 //!
 //! Log calls never write to stdout themselves: a bounded queue and one writer thread do, and
 //! no line is dropped; [`Logs`] explains the trade-off (a full queue makes log calls wait) and
@@ -66,6 +70,7 @@
 //! [`Metrics::render`] is the `/metrics` body.
 
 mod error;
+mod json_lines;
 mod logs;
 mod pipe;
 mod prometheus;

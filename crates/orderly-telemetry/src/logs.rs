@@ -7,6 +7,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Registry, fmt};
 
 use crate::error::{Error, ErrorKind};
+use crate::json_lines::JsonLines;
 use crate::pipe::{Pipe, PipeWriter};
 use crate::settings::{LOG_LEVEL, LogFormat, LogSettings, RUST_LOG};
 
@@ -22,10 +23,12 @@ pub const LOGS: &str = "logs";
 ///
 /// # Writing, and the trade-off
 ///
-/// A log call formats its line on the caller's thread and queues it; one thread writes the
-/// queue to stdout in batches. So logging does no I/O on the service's threads — unless the
-/// queue is full ([`LogSettings::capacity`], 8192 lines by default): then the log call waits
-/// for room. A slow reader on stdout (a busy log shipper, a full pipe) slows the logging
+/// A log call formats its line on the caller's thread and appends it to a buffer; one thread
+/// writes the buffer to stdout in batches, waiting up to 10 ms after a line for more to come
+/// (a flush does not wait), so that under load a log call neither allocates nor wakes a thread
+/// and stdout gets one write per batch. So logging does no I/O on the service's threads —
+/// unless the buffer is full ([`LogSettings::capacity`], 8192 lines by default): then the log
+/// call waits for room. A slow reader on stdout (a busy log shipper, a full pipe) slows the logging
 /// threads down instead of losing lines, and a stalled reader stalls them; the platform's kill
 /// at the end of its grace period bounds both.
 ///
@@ -97,10 +100,7 @@ impl LogSettings {
             Pipe::spawn(self.capacity, std::io::stdout()).map_err(ErrorKind::WriterThread)?;
         let writer = PipeWriter(pipe.clone());
         let (json, pretty) = match self.format {
-            LogFormat::Json => {
-                let layer = fmt::layer().json().flatten_event(true).with_writer(writer);
-                (Some(layer), None)
-            }
+            LogFormat::Json => (Some(JsonLines::new(writer)), None),
             LogFormat::Pretty => {
                 let layer = fmt::layer().with_ansi(self.ansi).with_writer(writer);
                 (None, Some(layer))

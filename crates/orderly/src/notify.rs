@@ -6,8 +6,8 @@
 //! notice itself, before its next step; each message is one datagram of `KEY=VALUE` lines on a
 //! socket of its own, as `sd_notify` does. It is sent at once when the manager's queue has room
 //! (so `STOPPING=1` is on its way before the first component stops, with no wait on the
-//! runtime's I/O driver); when the queue is full it waits up to [`PATIENCE`] for room, then is
-//! dropped. A socket that cannot be reached never fails the system: the first failure is logged
+//! runtime's I/O driver); when the queue is full it retries on tokio's timer for up to [`PATIENCE`],
+//! then is dropped. A socket that cannot be reached never fails the system: the first failure is logged
 //! as a warning, the rest at debug level.
 
 use std::convert::Infallible;
@@ -281,23 +281,25 @@ async fn deliver(address: &Address, message: &[u8]) -> io::Result<()> {
     let socket = std::os::unix::net::UnixDatagram::unbound()?;
     socket.connect_addr(address)?;
     socket.set_nonblocking(true)?;
-    match socket.send(message) {
-        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-            let socket = tokio::net::UnixDatagram::from_std(socket)?;
-            tokio::time::timeout(PATIENCE, socket.send(message))
-                .await
-                .map_err(|_| {
-                    io::Error::new(
+    // A full queue is waited on by retrying on tokio's timer, not by registering the socket
+    // with the runtime's I/O driver: a runtime built without I/O must not panic here.
+    let deadline = Instant::now() + PATIENCE;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match socket.send(message) {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("the queue stayed full for {PATIENCE:?}"),
-                    )
-                })??;
-        }
-        sent => {
-            sent?;
+                    ));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            sent => return sent.map(drop),
         }
     }
-    Ok(())
 }
 
 #[cfg(not(unix))]

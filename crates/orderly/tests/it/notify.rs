@@ -233,6 +233,47 @@ async fn a_full_queue_delays_a_notice_instead_of_dropping_it() {
     assert!(report.is_clean(), "{report}");
 }
 
+/// The wait for room in a full queue used to register the socket with the runtime's I/O
+/// driver, which panics on a runtime built without I/O (a started system needs only the
+/// timer). The manager here is read with plain non-blocking calls for the same reason.
+#[test]
+fn a_full_queue_on_a_runtime_without_io_does_not_panic() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let manager = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        manager.set_nonblocking(true).unwrap();
+        let filler = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        filler.connect(&path).unwrap();
+        filler.set_nonblocking(true).unwrap();
+        let filled = (0..100_000).find(|_| filler.send(b"FILLER=1").is_err());
+        assert!(filled.is_some(), "the queue never filled");
+
+        let env = Env::from_pairs([("NOTIFY_SOCKET", path.to_str().unwrap())]);
+        let running = started(build(service(env, &Log::default()))).await;
+        let report = running.stop().await;
+        assert!(report.is_clean(), "{report}");
+
+        // READY=1 found no room and was dropped after waiting; once there is room, the
+        // notices sent after it arrive.
+        let mut buffer = [0; 4096];
+        while manager.recv(&mut buffer).is_ok() {}
+        let running = started(build(service(
+            Env::from_pairs([("NOTIFY_SOCKET", path.to_str().unwrap())]),
+            &Log::default(),
+        )))
+        .await;
+        let len = manager.recv(&mut buffer).unwrap();
+        assert_eq!(&buffer[..len], b"STATUS=starting");
+        assert!(running.stop().await.is_clean());
+    });
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_unreachable_socket_is_reported_once_and_does_not_fail_the_system() {
     let dir = tempfile::tempdir().unwrap();
