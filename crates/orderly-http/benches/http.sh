@@ -2,12 +2,14 @@
 # The HTTP benchmarks of SPEC §6, on loopback; after the build, about two minutes on an idle
 # machine, at most about half an hour on a busy one (see QUIET_WAIT):
 #
-# 1. HTTP overhead: requests/s of GET /hello ("hello"; the same axum Router in both) served by
-#    `03_bench_server bare` (hyper + hyper-util's auto builder in a plain accept loop) and by
-#    `03_bench_server orderly` (HttpServer and Admin at their defaults, JSON logs at INFO on
-#    stdout, sent to /dev/null). wrk, keep-alive, the server pinned to core 0 and wrk to core 1;
-#    a 2 s warm-up, then the measured run; bare, orderly, bare, orderly (ROUNDS pairs).
-#    Target: orderly ≥ 95 % of bare.
+# 1. HTTP overhead: requests/s of GET /hello ("hello"; the same axum Router in each) served by
+#    `03_bench_server bare` (hyper + hyper-util's auto builder in a plain accept loop), by
+#    `03_bench_server orderly` (HttpServer and Admin at their defaults, tracing-subscriber's JSON
+#    lines at INFO on stdout, sent to /dev/null, no metrics recorder) and by
+#    `03_bench_server telemetry` (the same with orderly-telemetry's Logs and Metrics, as a
+#    production service runs). wrk, keep-alive, the server pinned to core 0 and wrk to core 1;
+#    a 2 s warm-up, then the measured run; bare, orderly, telemetry, bare, … (ROUNDS rounds; the
+#    modes in MODES, bare first). Target: each ≥ 95 % of bare.
 # 2. The same servers' user-space instructions per request, counted by callgrind over 5 s of the
 #    same load: slower, but unlike requests/s it does not move with the machine's load.
 # 3. Drain exactness: `cargo bench --bench drain` (see benches/drain.rs). Target: exit within
@@ -15,6 +17,10 @@
 #
 #   crates/orderly-http/benches/http.sh
 #   ROUNDS=3 DURATION=20s CONNECTIONS=64 crates/orderly-http/benches/http.sh
+#   MODES="bare telemetry" ACCESS_LOG=off DRAIN=0 crates/orderly-http/benches/http.sh
+#
+# ACCESS_LOG=info|debug|off is passed to the servers (the access log of the orderly and
+# telemetry modes); DRAIN=0 skips step 3.
 #
 # Before each run it waits (at most QUIET_WAIT=120 s) until the machine is idle, and measures a
 # run again (twice at most) when other processes took more than 10 % of a core during it; the
@@ -26,6 +32,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
 rounds=${ROUNDS:-2}
+read -r -a modes <<<"${MODES:-bare orderly telemetry}"
+if [[ ${modes[0]} != bare ]]; then
+    echo "MODES must start with bare (the baseline): $MODES" >&2
+    exit 1
+fi
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-32}
 port=${BENCH_PORT:-18080}
@@ -159,11 +170,12 @@ measure() {
 
 echo
 echo "==> throughput: wrk -t1 -c$connections -d$duration --latency $url; $pinning"
+echo "    modes: ${modes[*]}; ACCESS_LOG=${ACCESS_LOG:-(default)}"
 echo "    load before: $(uptime)"
 results="$scratch/results"
 run=0
 for _ in $(seq "$rounds"); do
-    for mode in bare orderly; do
+    for mode in "${modes[@]}"; do
         run=$((run + 1))
         # A run during which others took more than 10 % of a core is measured again (twice at
         # most): other benchmarks on the machine alternate too, and could fall on one mode only.
@@ -182,30 +194,33 @@ echo "    load after:  $(uptime)"
 echo
 awk '
     BEGIN {
-        printf "%-4s %-8s %11s %9s %9s %7s %11s %12s %7s\n", "run", "server", "requests/s",
+        printf "%-4s %-9s %11s %9s %9s %7s %11s %12s %7s\n", "run", "server", "requests/s",
             "p50", "p99", "errors", "server CPU", "CPU/request", "others"
     }
     {
-        printf "%-4s %-8s %11.0f %9s %9s %7d %10d%% %9.2f us %6d%%\n", $1, $2, $3, $4, $5, $6,
+        printf "%-4s %-9s %11.0f %9s %9s %7d %10d%% %9.2f us %6d%%\n", $1, $2, $3, $4, $5, $6,
             $7, $8, $9
-        rps[$1] = $3; cpu[$1] = $8; failed += $6
+        failed += $6
+        if ($2 == "bare") { bare_rps = $3; bare_cpu = $8 }
+        else {
+            if (!($2 in seen)) { seen[$2] = 1; order[++modes] = $2 }
+            by_rps[$2] = by_rps[$2] sprintf(" %.1f %%", 100 * $3 / bare_rps)
+            by_cpu[$2] = by_cpu[$2] sprintf(" %.1f %%", 100 * bare_cpu / $8)
+        }
         rps_sum[$2] += $3; cpu_sum[$2] += $8; n[$2]++
     }
     END {
         print "server CPU: % of one core; CPU/request: the server process\x27s user + system time per"
         print "request; others: CPU time used by other processes during the run, % of one core"
-        for (i = 1; i < NR; i += 2) {
-            by_rps = by_rps sprintf(" %.1f %%", 100 * rps[i + 1] / rps[i])
-            by_cpu = by_cpu sprintf(" %.1f %%", 100 * cpu[i] / cpu[i + 1])
+        bare = rps_sum["bare"] / n["bare"]; bare_c = cpu_sum["bare"] / n["bare"]
+        for (i = 1; i <= modes; i++) {
+            m = order[i]
+            print m " / bare (same round), requests/s:" by_rps[m] "; CPU per request (bare / " m "):" by_cpu[m]
+            printf "mean requests/s: bare %.0f, %s %.0f; %s / bare = %.1f %% (target >= 95 %%)\n",
+                bare, m, rps_sum[m] / n[m], m, 100 * rps_sum[m] / n[m] / bare
+            printf "mean CPU per request: bare %.2f us, %s %.2f us; bare / %s = %.1f %%\n",
+                bare_c, m, cpu_sum[m] / n[m], m, 100 * bare_c / (cpu_sum[m] / n[m])
         }
-        print "orderly / bare, requests/s, in each round:" by_rps
-        print "bare / orderly, CPU per request, in each round:" by_cpu
-        bare = rps_sum["bare"] / n["bare"]; orderly = rps_sum["orderly"] / n["orderly"]
-        printf "mean requests/s: bare %.0f, orderly %.0f; orderly / bare = %.1f %% (target >= 95 %%)\n",
-            bare, orderly, 100 * orderly / bare
-        bare = cpu_sum["bare"] / n["bare"]; orderly = cpu_sum["orderly"] / n["orderly"]
-        printf "mean CPU per request: bare %.2f us, orderly %.2f us; bare / orderly = %.1f %%\n",
-            bare, orderly, 100 * bare / orderly
         if (failed > 0) printf "WARNING: %d failed requests\n", failed
     }
 ' "$results"
@@ -214,7 +229,7 @@ echo
 echo "==> user-space instructions per request (callgrind: the same on a busy machine)"
 if command -v valgrind >/dev/null; then
     declare -A per_request
-    for mode in bare orderly; do
+    for mode in "${modes[@]}"; do
         start_server "$mode" valgrind --tool=callgrind --callgrind-out-file="$scratch/callgrind.$mode"
         load 2s >/dev/null
         callgrind_control --zero "$server_pid" >/dev/null 2>&1
@@ -228,11 +243,14 @@ if command -v valgrind >/dev/null; then
         printf '%-8s %9d instructions/request (%d requests)\n' "$mode" "${per_request[$mode]}" \
             "$requests"
     done
-    echo "orderly / bare = $((100 * per_request[orderly] / per_request[bare])) %"
+    for mode in "${modes[@]:1}"; do
+        echo "$mode / bare = $((100 * per_request[$mode] / per_request[bare])) %"
+    done
 else
     echo "    skipped: no valgrind (apt-get install -y valgrind)"
 fi
 
+if [[ ${DRAIN:-1} == 0 ]]; then exit 0; fi
 echo
 echo "==> drain exactness"
 wait_quiet

@@ -12,7 +12,14 @@
 //! - `bare`: hyper 1 and hyper-util's auto (HTTP/1.1 + h2c) builder in a plain accept loop, a
 //!   task per connection, no logs, no drain: the baseline. SIGTERM kills it.
 //! - `orderly`: an orderly system of [`Admin`] and [`HttpServer`] at their defaults, logging JSON
-//!   lines at INFO on stdout (the benchmark sends them to /dev/null). SIGTERM drains it.
+//!   lines at INFO on stdout through `tracing-subscriber`'s JSON formatter (the benchmark sends
+//!   them to /dev/null), no metrics recorder. SIGTERM drains it.
+//! - `telemetry`: the same system set up as a production service is, with `orderly-telemetry`:
+//!   [`Logs`] (JSON lines at INFO on stdout, through its queue and writer thread) and
+//!   [`Metrics`] (the Prometheus recorder, rendered on the admin port's `/metrics`).
+//!
+//! `ACCESS_LOG=info|debug|off` sets the access log of the `orderly` and `telemetry` modes
+//! (default: the server's default, INFO), to measure what each option costs.
 //!
 //! Both listen on 127.0.0.1 at `PORT` (default 8080; 0 picks a free port, logged by the
 //! `orderly` mode with `"component":"http"` and `"addr"`); the admin endpoints on `ADMIN_PORT`
@@ -29,8 +36,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use orderly::{Env, System};
-use orderly_http::{Admin, HttpServer, PORT};
+use orderly::{Env, Spec, System};
+use orderly_http::{AccessLog, Admin, HttpServer, PORT};
+use orderly_telemetry::{Logs, Metrics};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -48,14 +56,31 @@ async fn sleep(Path(ms): Path<u64>) -> String {
     format!("slept {ms} ms\n")
 }
 
+/// The HTTP server at its defaults, but for `ACCESS_LOG` (`info`, `debug`, `off`) if set.
+fn server(env: &Env) -> Result<HttpServer<(), Router>, String> {
+    let server = HttpServer::new(app()).from_env(env);
+    Ok(match env.get("ACCESS_LOG").as_deref() {
+        None => server,
+        Some("info") => server.access_log(AccessLog::Info),
+        Some("debug") => server.access_log(AccessLog::Debug),
+        Some("off") => server.access_log(AccessLog::Off),
+        Some(other) => {
+            return Err(format!(
+                "ACCESS_LOG: expected info, debug or off, found '{other}'"
+            ));
+        }
+    })
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let env = Env::process();
     match std::env::args().nth(1).as_deref() {
         Some("bare") => bare(&env).await,
         Some("orderly") => orderly(env).await,
+        Some("telemetry") => telemetry(env).await,
         _ => {
-            eprintln!("usage: 03_bench_server bare|orderly");
+            eprintln!("usage: 03_bench_server bare|orderly|telemetry");
             ExitCode::from(64)
         }
     }
@@ -100,6 +125,13 @@ async fn bare(env: &Env) -> ExitCode {
 
 /// The same routes as a production service would serve them.
 async fn orderly(env: Env) -> ExitCode {
+    let http = match server(&env) {
+        Ok(http) => http,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(78);
+        }
+    };
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -108,6 +140,39 @@ async fn orderly(env: Env) -> ExitCode {
         .init();
     let mut system = System::builder("bench").env(env.clone()).log_all_events();
     system.add("admin", (), Admin::new().from_env(&env));
-    system.add("http", (), HttpServer::new(app()).from_env(&env));
+    system.add("http", (), http);
+    system.run().await
+}
+
+/// The same routes as a production service would serve them, with `orderly-telemetry`.
+async fn telemetry(env: Env) -> ExitCode {
+    let http = match server(&env) {
+        Ok(http) => http,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(78);
+        }
+    };
+    let logs = match Logs::init(&env) {
+        Ok(logs) => logs,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(error.exit_code());
+        }
+    };
+    let metrics = match Metrics::install() {
+        Ok(metrics) => metrics,
+        Err(error) => {
+            tracing::error!(%error, "cannot install the metrics recorder");
+            return ExitCode::from(error.exit_code());
+        }
+    };
+    let mut system = logs.attach(System::builder("bench").env(env.clone()));
+    system.add(Spec::new("metrics").foundation(), (), metrics.clone());
+    let admin = Admin::new()
+        .from_env(&env)
+        .metrics(move || metrics.render());
+    system.add(Spec::new("admin").foundation(), (), admin);
+    system.add("http", (), http);
     system.run().await
 }

@@ -22,7 +22,7 @@ pub enum ErrorKind {
         /// Why, as the operating system said it.
         reason: String,
     },
-    /// A variable such as `PORT` has an invalid value.
+    /// A variable such as `PORT` or `HOST` has an invalid value.
     InvalidVariable {
         /// The variable.
         variable: &'static str,
@@ -71,6 +71,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ErrorKind::Bind { addr, reason } => write!(f, "cannot listen on {addr}: {reason}"),
+            ErrorKind::InvalidVariable { variable, value } if *variable == crate::config::HOST => {
+                write!(
+                    f,
+                    "{variable}: expected an IP address such as 0.0.0.0 or ::, found '{value}'"
+                )
+            }
             ErrorKind::InvalidVariable { variable, value } => write!(
                 f,
                 "{variable}: expected a port number (0-65535), found '{value}'"

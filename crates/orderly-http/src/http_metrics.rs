@@ -1,14 +1,18 @@
 //! The HTTP server's request metrics, recorded through the `metrics` facade.
 //!
-//! A metric's key (name and labels) is made once per route, method and status and kept on the
-//! route ([`RouteKeys`]): a request then records without allocating or hashing labels, which
-//! keeps the cost next to nothing when no recorder is installed, and low when one is.
+//! Each metric is registered with the recorder once — the in-flight gauge when the server
+//! starts, a request counter and a duration histogram the first time a route sees a method and
+//! status — and the handles are kept ([`Instruments`], [`RouteKeys`]). A request then records
+//! with a few atomic operations: no label is allocated or hashed, and the recorder's registry
+//! is not searched.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use http::Method;
-use metrics::{Key, Label, Level, Metadata, Unit};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Unit};
+
+use crate::route::Route;
 
 /// Requests served, by `method`, `route` and `status`.
 pub(crate) const REQUESTS: &str = "http_server_requests_total";
@@ -44,72 +48,106 @@ pub(crate) fn describe() {
     );
 }
 
-/// A request entered.
-pub(crate) fn entered() {
-    metrics::with_recorder(|recorder| {
-        recorder
-            .register_gauge(&IN_FLIGHT_KEY, &METADATA)
-            .increment(1.0);
-    });
-}
-
-/// A request ended: it is counted, its duration recorded, and it leaves the in-flight gauge.
-pub(crate) fn ended(keys: &Keys, duration: Duration) {
-    metrics::with_recorder(|recorder| {
-        recorder
-            .register_gauge(&IN_FLIGHT_KEY, &METADATA)
-            .decrement(1.0);
-        recorder
-            .register_counter(&keys.requests, &METADATA)
-            .increment(1);
-        recorder
-            .register_histogram(&keys.duration, &METADATA)
-            .record(duration.as_secs_f64());
-    });
-}
-
-/// The keys of one route's metrics, one pair per method and status seen.
-#[derive(Debug, Default)]
-pub(crate) struct RouteKeys(RwLock<Vec<Arc<Keys>>>);
-
-/// The keys of the metrics of one route, method and status.
+/// One server's instruments, registered with the recorder installed when it started.
 #[derive(Debug)]
-pub(crate) struct Keys {
+pub(crate) struct Instruments {
+    in_flight: Gauge,
+    /// The route of requests that matched none: the server's own, as its metrics' handles
+    /// belong to the server's recorder.
+    pub(crate) unmatched: Arc<Route>,
+}
+
+impl Instruments {
+    /// Describes the metrics to the recorder installed now and registers the in-flight gauge.
+    pub(crate) fn register() -> Self {
+        describe();
+        Self {
+            in_flight: metrics::with_recorder(|recorder| {
+                recorder.register_gauge(&IN_FLIGHT_KEY, &METADATA)
+            }),
+            unmatched: Arc::new(Route::new(UNMATCHED)),
+        }
+    }
+
+    /// A request entered.
+    pub(crate) fn entered(&self) {
+        self.in_flight.increment(1.0);
+    }
+
+    /// A request on `route` ended with `status` after `duration`: it is counted, its duration
+    /// recorded, and it leaves the in-flight gauge.
+    pub(crate) fn ended(&self, route: &Route, method: &Method, status: u16, duration: Duration) {
+        self.in_flight.decrement(1.0);
+        route.keys.with(&route.name, method, status, |handles| {
+            handles.record(duration)
+        });
+    }
+}
+
+/// The metrics of one route, one set of handles per method and status seen.
+#[derive(Debug, Default)]
+pub(crate) struct RouteKeys(RwLock<Vec<Arc<Handles>>>);
+
+/// The handles of the metrics of one route, method and status.
+#[derive(Debug)]
+pub(crate) struct Handles {
     method: &'static str,
     status: u16,
-    requests: Key,
-    duration: Key,
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl Handles {
+    fn record(&self, duration: Duration) {
+        self.requests.increment(1);
+        self.duration.record(duration.as_secs_f64());
+    }
 }
 
 impl RouteKeys {
-    /// The keys for `method` and `status` on `route`, made the first time they are asked for.
-    pub(crate) fn get(&self, route: &Arc<str>, method: &Method, status: u16) -> Arc<Keys> {
+    /// Calls `f` with the handles for `method` and `status` on `route`, registered (with the
+    /// recorder installed now) the first time they are asked for.
+    pub(crate) fn with<T>(
+        &self,
+        route: &Arc<str>,
+        method: &Method,
+        status: u16,
+        f: impl FnOnce(&Handles) -> T,
+    ) -> T {
         let method = method_label(method);
-        let find = |keys: &[Arc<Keys>]| {
-            keys.iter()
-                .find(|k| k.status == status && k.method == method)
-                .cloned()
-        };
-        if let Some(keys) = find(&self.0.read().unwrap_or_else(PoisonError::into_inner)) {
-            return keys;
+        let matches = |h: &&Arc<Handles>| h.status == status && h.method == method;
+        {
+            let all = self.0.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(handles) = all.iter().find(matches) {
+                return f(handles);
+            }
         }
         let mut all = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(keys) = find(&all) {
-            return keys;
+        if let Some(handles) = all.iter().find(matches) {
+            return f(handles);
         }
         let labels = vec![
             Label::from_static_parts("method", method),
             Label::new("route", route.clone()),
             Label::from_static_parts("status", status_label(status)),
         ];
-        let keys = Arc::new(Keys {
+        let requests = Key::from_parts(REQUESTS, labels.clone());
+        let duration = Key::from_parts(DURATION, labels);
+        let handles = metrics::with_recorder(|recorder| Handles {
             method,
             status,
-            requests: Key::from_parts(REQUESTS, labels.clone()),
-            duration: Key::from_parts(DURATION, labels),
+            requests: recorder.register_counter(&requests, &METADATA),
+            duration: recorder.register_histogram(&duration, &METADATA),
         });
-        all.push(keys.clone());
-        keys
+        let result = f(&handles);
+        all.push(Arc::new(handles));
+        result
+    }
+
+    /// How many sets of handles it holds.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 
@@ -163,25 +201,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_made_once_per_method_and_status() {
-        let keys = RouteKeys::default();
-        let route: Arc<str> = "/orders/{id}".into();
-        let a = keys.get(&route, &Method::GET, 200);
-        assert!(Arc::ptr_eq(&a, &keys.get(&route, &Method::GET, 200)));
-        let b = keys.get(&route, &Method::POST, 200);
-        let c = keys.get(&route, &Method::GET, 404);
-        assert!(!Arc::ptr_eq(&a, &b) && !Arc::ptr_eq(&a, &c));
-        let labels: Vec<(&str, &str)> = c.requests.labels().map(|l| (l.key(), l.value())).collect();
-        assert_eq!(
-            labels,
-            [
-                ("method", "GET"),
-                ("route", "/orders/{id}"),
-                ("status", "404")
-            ]
-        );
-        assert_eq!(c.requests.name(), REQUESTS);
-        assert_eq!(c.duration.name(), DURATION);
+    fn handles_are_registered_once_per_method_and_status_and_count_each_request() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let instruments = Instruments::register();
+            let route = Route::new("/orders/{id}");
+            let took = Duration::from_millis(3);
+            for (method, status, times) in [
+                (Method::GET, 200, 3),
+                (Method::POST, 200, 2),
+                (Method::GET, 404, 1),
+            ] {
+                for _ in 0..times {
+                    instruments.entered();
+                    instruments.ended(&route, &method, status, took);
+                }
+            }
+            instruments.entered();
+            instruments.ended(&instruments.unmatched, &Method::GET, 404, took);
+            assert_eq!(route.keys.len(), 3, "one set per method and status");
+            assert_eq!(instruments.unmatched.keys.len(), 1);
+        });
+        let text = handle.render();
+        for line in [
+            r#"http_server_requests_total{method="GET",route="/orders/{id}",status="200"} 3"#,
+            r#"http_server_requests_total{method="POST",route="/orders/{id}",status="200"} 2"#,
+            r#"http_server_requests_total{method="GET",route="/orders/{id}",status="404"} 1"#,
+            r#"http_server_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+            r#"http_server_request_duration_seconds_count{method="GET",route="/orders/{id}",status="200"} 3"#,
+            "http_server_requests_in_flight 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
     }
 
     #[test]

@@ -35,8 +35,9 @@
 //! 4. At the drain deadline, whatever is left is cut and the stop fails naming the routes.
 //! 5. The [`Admin`] component stops last, once every other component has stopped.
 //!
-//! Environment: `PORT` (default 8080) and `ADMIN_PORT` (default 9090); see [`PORT`] and
-//! [`ADMIN_PORT`].
+//! Environment: `PORT` (default 8080) and `ADMIN_PORT` (default 9090), bound on loopback, or
+//! on every interface in a Kubernetes container, unless `HOST` names the interface (`0.0.0.0`
+//! in a container image); see [`PORT`], [`ADMIN_PORT`] and [`HOST`].
 //!
 //! # Observability
 //!
@@ -53,7 +54,9 @@
 //!   route that matched (`/orders/{id}`), never the raw path, and `unmatched` when none did
 //!   (or the service is not an axum `Router`); methods outside the standard ones are `_OTHER`.
 //!   Install the recorder before the system starts: the server describes its metrics (the
-//!   `HELP` lines) to the recorder installed at its start.
+//!   `HELP` lines) to the recorder installed at its start and registers them with it once
+//!   (a route's series the first time it sees a method and status), so that a request only
+//!   updates the handles: a few atomic operations.
 //! - **Request ids**: the client's `x-request-id` if sensible, a fresh one otherwise; in the
 //!   response header, the request's extensions (the [`RequestId`] extractor) and the access
 //!   log.
@@ -65,15 +68,17 @@
 //! # Measured
 //!
 //! `crates/orderly-http/benches/http.sh` on a 2-core machine (every run and the method in
-//! `benches/README.md`). Throughput with keep-alive (`wrk -t1 -c32`), [`HttpServer`] at its
-//! defaults — request metrics and an access-log line per request at INFO, formatted as JSON and
-//! written to /dev/null — served 66.5 % of the requests/s of a bare hyper server on the same
-//! router (2 rounds: 57.8 %, 77.3 %; 42,951 against 12,264 user-space instructions per
-//! request). Without the access log and metrics it was 96 %: the per-request log line is the
-//! cost, and the SPEC target (≥ 95 %) is not met at the defaults yet. With one request in
-//! flight for 500 ms at SIGTERM and no shutdown delay, the process exited 2.3 ms after the
-//! request's 500 ms (median of 20 runs; max 3.6 ms; target ≤ 20 ms), the response a 200 with
-//! `Connection: close`.
+//! `benches/README.md`), with keep-alive (`wrk -t1 -c32`), the same router behind bare hyper
+//! and behind [`HttpServer`] at its defaults, with `orderly-telemetry`'s `Logs` and `Metrics`:
+//! request metrics into Prometheus and an access-log line per request at INFO, as JSON, to
+//! /dev/null. User-space instructions per request: 11,950 for bare hyper, 25,112 for
+//! `HttpServer` (20,142 without the access-log line, which costs about 5,000 instructions
+//! through `Logs`, and 19,000 through `tracing-subscriber`'s own JSON formatter). On a machine
+//! loaded by other builds, bare hyper's CPU time per request was 75.5 % of `HttpServer`'s with
+//! the access log at INFO and 86–100 % without: the SPEC target (≥ 95 % of bare hyper's
+//! requests/s) is missed with the access log at INFO. With one request in flight for 500 ms at
+//! SIGTERM and no shutdown delay, the process exited 2.3 ms after the request's 500 ms (median
+//! of 20 runs; max 3.6 ms; target ≤ 20 ms), the response a 200 with `Connection: close`.
 
 mod access_log;
 mod admin;
@@ -92,7 +97,7 @@ mod status_metrics;
 
 pub use access_log::AccessLog;
 pub use admin::{Admin, AdminHandle};
-pub use config::{ADMIN_PORT, PORT};
+pub use config::{ADMIN_PORT, HOST, PORT};
 pub use error::{Error, ErrorKind};
 pub use request_id::{REQUEST_ID, RequestId};
 pub use server::{HttpServer, ServerHandle};

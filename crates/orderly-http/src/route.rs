@@ -6,14 +6,14 @@
 //! the server shares, the [`Route`] it matched.
 
 use std::any::Any;
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use tower::{Layer, Service};
 
-use crate::http_metrics::{RouteKeys, UNMATCHED};
+use crate::http_metrics::RouteKeys;
 use crate::in_flight::Flight;
 
 /// A route of the served router, as requests are labelled and logged with it.
@@ -31,13 +31,6 @@ impl Route {
             name: name.into(),
             keys: RouteKeys::default(),
         }
-    }
-
-    /// What requests that matched no route are labelled with.
-    pub(crate) fn unmatched() -> &'static Arc<Route> {
-        static UNMATCHED_ROUTE: LazyLock<Arc<Route>> =
-            LazyLock::new(|| Arc::new(Route::new(UNMATCHED)));
-        &UNMATCHED_ROUTE
     }
 }
 

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 use crate::access_log::AccessLog;
 use crate::config::{PORT, addr_from_env, local};
 use crate::error::ErrorKind;
-use crate::http_metrics;
 use crate::route::record_routes;
 use crate::serve::{self, Gauges, Serving};
 use crate::service::{HttpService, Limits, Observe};
@@ -123,7 +122,7 @@ impl<D, S> HttpServer<D, S> {
         self
     }
 
-    /// Whether and at which level to write the access log; default [`AccessLog::Info`].
+    /// Whether and at which level to write the access log; default [`AccessLog::Debug`].
     pub fn access_log(mut self, access_log: AccessLog) -> Self {
         self.access_log = access_log;
         self
@@ -155,7 +154,8 @@ where
     async fn start(&mut self, deps: D, ctx: Context) -> Result<ServerHandle, BoxError> {
         let (listener, local_addr) = serve::bind(&self.addr).await?;
         let service = record_routes((self.make)(deps));
-        http_metrics::describe();
+        // The server's metrics are described and registered (`serve::spawn`) with the
+        // recorder installed now.
         let observe = Observe::On {
             access_log: self.access_log,
         };

@@ -20,10 +20,10 @@ use orderly::BoxError;
 use tower_service::Service;
 
 use crate::access_log::{AccessLog, Entry};
-use crate::http_metrics;
+use crate::http_metrics::Instruments;
 use crate::in_flight::{Flight, Guard, InFlight};
 use crate::request_id::{REQUEST_ID, RequestId};
-use crate::route::{Route, RouteSlot};
+use crate::route::RouteSlot;
 use crate::shutdown::Shutdown;
 
 /// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
@@ -85,11 +85,20 @@ pub(crate) enum Observe {
 pub(crate) struct Handler<S> {
     service: S,
     limits: Limits,
-    observe: Observe,
+    /// What the server records; `None` for [`Observe::Off`].
+    recording: Option<Arc<Recording>>,
     in_flight: Arc<InFlight>,
     shutdown: Shutdown,
-    remote: Option<SocketAddr>,
+    /// The client's address as the access log writes it, formatted once per connection.
+    remote: Option<Arc<str>>,
     connection: usize,
+}
+
+/// What a server with [`Observe::On`] records with, shared by its requests.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    access_log: AccessLog,
+    instruments: Instruments,
 }
 
 impl<S> Handler<S> {
@@ -100,10 +109,17 @@ impl<S> Handler<S> {
         in_flight: Arc<InFlight>,
         shutdown: Shutdown,
     ) -> Self {
+        let recording = match observe {
+            Observe::On { access_log } => Some(Arc::new(Recording {
+                access_log,
+                instruments: Instruments::register(),
+            })),
+            Observe::Off => None,
+        };
         Self {
             service,
             limits,
-            observe,
+            recording,
             in_flight,
             shutdown,
             remote: None,
@@ -117,7 +133,10 @@ impl<S> Handler<S> {
         S: Clone,
     {
         Self {
-            remote: Some(remote),
+            remote: self
+                .recording
+                .as_ref()
+                .map(|_| Arc::from(remote.to_string())),
             connection,
             ..self.clone()
         }
@@ -133,17 +152,14 @@ where
     type Future = BoxFuture<'static, Result<Response<Tracked>, Infallible>>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        let observed = match self.observe {
-            Observe::On { access_log } => {
-                http_metrics::entered();
-                Some(Observed {
-                    access_log,
-                    request_id: RequestId::from_headers(request.headers()),
-                    remote: self.remote,
-                })
+        let observed = self.recording.as_ref().map(|recording| {
+            recording.instruments.entered();
+            Observed {
+                recording: recording.clone(),
+                request_id: RequestId::from_headers(request.headers()),
+                remote: self.remote.clone(),
             }
-            Observe::Off => None,
-        };
+        });
         let flight = Arc::new(Flight::new(
             request.method().clone(),
             request.uri().clone(),
@@ -222,9 +238,9 @@ struct Exchange {
 /// What is recorded of a request on a listener with [`Observe::On`].
 #[derive(Debug)]
 pub(crate) struct Observed {
-    access_log: AccessLog,
+    recording: Arc<Recording>,
     request_id: RequestId,
-    remote: Option<SocketAddr>,
+    remote: Option<Arc<str>>,
 }
 
 /// The status recorded for a request that ended without a response head: the client went
@@ -255,18 +271,20 @@ impl Drop for Exchange {
         };
         let duration = flight.start.elapsed();
         let status = self.status.map_or(NO_RESPONSE, |s| s.as_u16());
-        let route = flight.route().unwrap_or(Route::unmatched());
-        let keys = route.keys.get(&route.name, &flight.method, status);
-        http_metrics::ended(&keys, duration);
-        observed.access_log.write(&Entry {
-            method: &flight.method,
+        let recording = &observed.recording;
+        let route = flight.route().unwrap_or(&recording.instruments.unmatched);
+        recording
+            .instruments
+            .ended(route, &flight.method, status, duration);
+        recording.access_log.write(&Entry {
+            method: flight.method.as_str(),
             route: &route.name,
             path: flight.uri.path(),
             status,
             duration,
             bytes: self.bytes,
-            request_id: &observed.request_id,
-            remote: observed.remote,
+            request_id: observed.request_id.as_str(),
+            remote: observed.remote.as_deref(),
         });
     }
 }

@@ -75,7 +75,7 @@ fn each_request_is_written_once_to_the_access_log_with_its_fields() {
         let log = recorded.access_log();
         assert_eq!(log.len(), 2, "{log:#?}");
         let item = &log[0];
-        assert_eq!(item["level"], "INFO");
+        assert_eq!(item["level"], "DEBUG", "the default level");
         let fields = &item["fields"];
         assert_eq!(fields["message"], "request");
         assert_eq!(fields["method"], "GET");
@@ -123,6 +123,20 @@ fn a_request_cut_at_the_drain_deadline_is_logged_with_status_499() {
             metrics.value("http_server_requests_total", &labels),
             Some(1.0)
         );
+    });
+}
+
+#[test]
+fn the_access_log_can_be_written_at_info() {
+    recorded(|recorded| async move {
+        let app = start(|s| s.access_log(AccessLog::Info), |b| b).await;
+        assert_eq!(fetch(app.http.local_addr(), "/items/7").await.status, 200);
+        idle(&app.http).await;
+        let log = recorded.access_log();
+        assert_eq!(log.len(), 1, "{log:#?}");
+        assert_eq!(log[0]["level"], "INFO");
+        let report = unhung(app.running.stop()).await;
+        assert!(report.is_clean(), "{}", report.summary());
     });
 }
 

@@ -316,7 +316,7 @@ pub(crate) fn recorded<F: Future<Output = ()>>(test: impl FnOnce(Recorded) -> F)
     let logs = Logs::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_max_level(tracing::Level::INFO)
+        .with_max_level(tracing::Level::DEBUG)
         .with_writer(logs.clone())
         .finish();
     let recorded = Recorded {
