@@ -1,0 +1,691 @@
+//! The APC service's routes under `/v1/apc`.
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `POST /v1/apc/configs` | engineer | a new controller configuration version of a scope (stability checked) |
+//! | `GET /v1/apc/configs/{product}/{technology}/{layer}` | open | the scope's latest configuration |
+//! | `POST /v1/apc/subrecipe` | tool (recommend: engineer) | the SR of a run, logged before it is answered |
+//! | `POST /v1/apc/subrecipe/preview` | any token | what `subrecipe` would answer, changing nothing |
+//! | `POST /v1/apc/runs/{run}/applied` | tool | the SR the tool really applied |
+//! | `POST /v1/apc/metrology` | tool | a measurement (idempotent by its id) |
+//! | `GET /v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}` | open | a thread's state |
+//! | `POST /v1/apc/threads/{…}/reset`, `/freeze`, `/unfreeze` | engineer | thread control |
+//!
+//! Every write is idempotent ([`super::idempotency`]) and commits its effect before answering.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Caller, Role};
+use super::body::parse;
+use super::error::ApiError;
+use super::idempotency::{self, Failure, Write};
+use super::{AppState, now};
+use crate::bus::FabEvent;
+use crate::domain::apc::context::{Technology, ThreadKey};
+use crate::domain::apc::controller::{
+    ConfigVersion, ControllerConfig, ControllerParams, ControllerState,
+};
+use crate::domain::apc::facade::{Apc, SrLimits};
+use crate::domain::apc::generator::{ModeRequest, SubRecipeRequest};
+use crate::domain::apc::thread::{
+    Disposition, Freeze, Measurement, PilotReason, RunRecord, StateVersion, Thread, ThreadEvent,
+    Transition,
+};
+use crate::domain::name::Name;
+use crate::domain::time::Timestamp;
+use crate::store::{StoredConfig, ThreadCommit};
+
+/// The APC routes (state: [`AppState`]).
+pub fn routes() -> Router<AppState> {
+    const THREAD: &str = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}";
+    Router::new()
+        .route("/v1/apc/configs", post(create_config))
+        .route(
+            "/v1/apc/configs/{product}/{technology}/{layer}",
+            get(latest_config),
+        )
+        .route("/v1/apc/subrecipe", post(subrecipe))
+        .route("/v1/apc/subrecipe/preview", post(preview))
+        .route("/v1/apc/runs/{run}/applied", post(applied))
+        .route("/v1/apc/metrology", post(metrology))
+        .route(THREAD, get(inspect))
+        .route(&format!("{THREAD}/reset"), post(reset))
+        .route(&format!("{THREAD}/freeze"), post(freeze))
+        .route(&format!("{THREAD}/unfreeze"), post(unfreeze))
+}
+
+/// The scope a configuration applies to: every thread of a product, node and layer.
+fn scope(product: &Name, technology: Technology, layer: &Name) -> String {
+    format!("{product}/{technology}/{layer}")
+}
+
+fn thread_scope(key: &ThreadKey) -> String {
+    scope(&key.product, key.technology, &key.layer)
+}
+
+fn technology(text: &str) -> Result<Technology, ApiError> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
+        ApiError::unprocessable(format!("technology must be N7, N5 or N3, not {text:?}"))
+            .field("technology")
+    })
+}
+
+fn path_error(e: &PathRejection) -> ApiError {
+    ApiError::bad_request(e.body_text())
+}
+
+/// `POST /v1/apc/configs`: the body of a new configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewConfig {
+    product: Name,
+    technology: Technology,
+    layer: Name,
+    params: ControllerParams,
+    sr_limits: Limits,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limits {
+    min: f64,
+    max: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct ConfigView<'a> {
+    scope: &'a str,
+    version: ConfigVersion,
+    config: &'a ControllerConfig,
+    sr_limits: Limits,
+}
+
+async fn create_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        caller.require(Role::Engineer, "creating a controller configuration")?;
+        let write = Write::new(caller, &headers, &method, &uri, &body)?;
+        let request: NewConfig = parse(&headers, &body)?;
+        Ok::<_, ApiError>((write, request))
+    };
+    let (write, request) = match result.await {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let scope = scope(&request.product, request.technology, &request.layer);
+    let (state, write, request, scope) = (&state, &write, &request, &scope);
+    let (response, _) = idempotency::run(state, write, move || async move {
+        let latest = state.store.latest_config(scope).await?;
+        let version = ConfigVersion(latest.map_or(1, |c| c.config.version().0.saturating_add(1)));
+        let config = ControllerConfig::new(version, request.params.clone())?;
+        SrLimits::new(request.sr_limits.min, request.sr_limits.max, version.0)
+            .map_err(|e| ApiError::from(e).field("sr_limits"))?;
+        let stored = StoredConfig {
+            config,
+            sr_min: request.sr_limits.min,
+            sr_max: request.sr_limits.max,
+        };
+        let view = ConfigView {
+            scope,
+            version,
+            config: &stored.config,
+            sr_limits: request.sr_limits,
+        };
+        let reply = write.reply(StatusCode::CREATED, &view)?;
+        state
+            .store
+            .insert_config(
+                scope,
+                &stored,
+                &write.caller.principal,
+                Some(&reply),
+                now().as_millis(),
+            )
+            .await?;
+        tracing::info!(
+            scope,
+            version = version.0,
+            "controller configuration created"
+        );
+        Ok((reply, ()))
+    })
+    .await;
+    response
+}
+
+async fn latest_config(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path((product, tech, layer)) = path.map_err(|e| path_error(&e))?;
+    let scope = scope(
+        &Name::parse("product", product)?,
+        technology(&tech)?,
+        &Name::parse("layer", layer)?,
+    );
+    let stored = state
+        .store
+        .latest_config(&scope)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .ok_or_else(|| ApiError::not_found(format!("no controller configuration for {scope}")))?;
+    Ok(Json(ConfigView {
+        scope: &scope,
+        version: stored.config.version(),
+        config: &stored.config,
+        sr_limits: Limits {
+            min: stored.sr_min,
+            max: stored.sr_max,
+        },
+    })
+    .into_response())
+}
+
+/// A thread read from the store, or created from its scope's latest configuration, brought
+/// to that configuration, with the transitions doing so (to commit with the change).
+struct Loaded {
+    thread: Thread,
+    expected: Option<u64>,
+    transitions: Vec<Transition>,
+    limits: SrLimits,
+}
+
+async fn load_for_run(state: &AppState, key: &ThreadKey, at: Timestamp) -> Result<Loaded, Failure> {
+    // No lot is dispatched to a tool that FDC holds inhibited.
+    let holding = state.store.inhibiting(&key.tool).await?;
+    if !holding.is_empty() {
+        let ids: Vec<String> = holding.iter().map(|id| id.0.to_string()).collect();
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "tool {} is inhibited by unacknowledged alarm(s) {}",
+                key.tool,
+                ids.join(", ")
+            ),
+        )
+        .field("lot.thread.tool")
+        .into());
+    }
+    let scope = thread_scope(key);
+    let config = state.store.latest_config(&scope).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!("no controller configuration for {scope}: an engineer must create one"),
+        )
+        .field("lot.thread")
+    })?;
+    let limits = SrLimits::new(config.sr_min, config.sr_max, config.config.version().0)?;
+    let (mut thread, expected, mut transitions) = match state.store.thread(key).await? {
+        Some(thread) => {
+            let version = thread.version().0;
+            (thread, Some(version), Vec::new())
+        }
+        None => {
+            let (thread, created) = Thread::create(key.clone(), config.config.clone(), at);
+            (thread, None, vec![created])
+        }
+    };
+    if config.config.version() > thread.config().version() {
+        let event = ThreadEvent::Reconfigured {
+            config: config.config,
+            at,
+        };
+        transitions.extend(thread.apply(event)?);
+    }
+    Ok(Loaded {
+        thread,
+        expected,
+        transitions,
+        limits,
+    })
+}
+
+fn new_run_id() -> Result<Name, ApiError> {
+    let n: u64 = rand::random();
+    Name::parse("run", format!("R-{}-{n:016x}", now().as_millis())).map_err(ApiError::from)
+}
+
+/// The answer to a sub-recipe request.
+#[derive(Debug, Serialize)]
+struct SubRecipe<'a> {
+    run: &'a Name,
+    sr: f64,
+    pilot: Option<PilotReason>,
+    thread_version: StateVersion,
+    record: &'a RunRecord,
+}
+
+async fn subrecipe(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let write = Write::new(caller, &headers, &method, &uri, &body)?;
+        let request: SubRecipeRequest = parse(&headers, &body)?;
+        let needed = match request.mode {
+            ModeRequest::Recommend { .. } => Role::Engineer,
+            _ => Role::Tool,
+        };
+        write.caller.require(needed, "this mode")?;
+        Ok::<_, ApiError>((write, request))
+    };
+    let (write, request) = match result.await {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let (state, write, request) = (&state, &write, &request);
+    let (response, published) = idempotency::run(state, write, move || async move {
+        let at = now();
+        let mut loaded = load_for_run(state, &request.lot.thread, at).await?;
+        let run = new_run_id()?;
+        let (record, transition) =
+            Apc.dispatch(&mut loaded.thread, request, &loaded.limits, run, at)?;
+        loaded.transitions.push(transition);
+        let reply = write.reply(
+            StatusCode::OK,
+            &SubRecipe {
+                run: &record.run,
+                sr: record.applied_sr,
+                pilot: record.pilot,
+                thread_version: loaded.thread.version(),
+                record: &record,
+            },
+        )?;
+        let commit = ThreadCommit {
+            thread: &loaded.thread,
+            expected: loaded.expected,
+            transitions: &loaded.transitions,
+            run: Some(&record),
+            measurement: None,
+            reply: Some(&reply),
+        };
+        state.store.commit_thread(&commit, at.as_millis()).await?;
+        Ok((reply, record))
+    })
+    .await;
+    if let Some(record) = published {
+        state.bus.publish(FabEvent::RunLogged {
+            record: Box::new(record),
+        });
+    }
+    response
+}
+
+/// The answer to a preview.
+#[derive(Debug, Serialize)]
+struct Preview {
+    sr: f64,
+    computed_sr: f64,
+    pilot: Option<PilotReason>,
+    thread_version: StateVersion,
+    spec_version: u32,
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: SubRecipeRequest = parse(&headers, &body)?;
+    if matches!(request.mode, ModeRequest::Recommend { .. }) {
+        caller.require(Role::Engineer, "recommend mode")?;
+    }
+    let at = now();
+    let loaded = match load_for_run(&state, &request.lot.thread, at).await {
+        Ok(loaded) => loaded,
+        Err(Failure::Api(e)) => return Err(e),
+        Err(Failure::Store(e)) => return Err(ApiError::unavailable(&e)),
+    };
+    let checked = Apc.preview(&loaded.thread, &request, &loaded.limits, at)?;
+    Ok(Json(Preview {
+        sr: checked.applied_sr(),
+        computed_sr: checked.proposal().sr,
+        pilot: checked.proposal().pilot,
+        thread_version: checked.state_version(),
+        spec_version: checked.limits().spec_version(),
+    })
+    .into_response())
+}
+
+/// A thread change made by `event` on the thread of `key`, answered by `view`.
+async fn change_thread(
+    state: &AppState,
+    write: &Write,
+    key: Option<&ThreadKey>,
+    run: Option<&Name>,
+    event: impl Fn(Timestamp) -> ThreadEvent,
+    measurement: Option<&Measurement>,
+) -> Response {
+    let event = &event;
+    let (response, published) = idempotency::run(state, write, move || async move {
+        let at = now();
+        let key = match (key, run) {
+            (Some(key), _) => key.clone(),
+            (None, Some(run)) => {
+                let record = state.store.run(run).await?.ok_or_else(|| {
+                    ApiError::unprocessable(format!("unknown run {run}")).field("run")
+                })?;
+                record.lot.thread
+            }
+            (None, None) => return Err(ApiError::bad_request("no thread named").into()),
+        };
+        let mut thread = state
+            .store
+            .thread(&key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no thread {key}")))?;
+        let expected = thread.version().0;
+        let transition = thread.apply(event(at))?;
+        let disposition = transition.as_ref().and_then(|t| t.disposition);
+        let view = ThreadChanged {
+            thread: key.to_string(),
+            thread_version: thread.version(),
+            changed: transition.is_some(),
+            disposition,
+        };
+        let reply = write.reply(StatusCode::OK, &view)?;
+        match &transition {
+            Some(transition) => {
+                let commit = ThreadCommit {
+                    thread: &thread,
+                    expected: Some(expected),
+                    transitions: std::slice::from_ref(transition),
+                    run: None,
+                    measurement: measurement.map(|m| (m, disposition)),
+                    reply: Some(&reply),
+                };
+                state.store.commit_thread(&commit, at.as_millis()).await?;
+            }
+            // A repeat (same measurement id, same report): nothing to change, the answer is kept.
+            None => state.store.put_reply(&reply, at.as_millis()).await?,
+        }
+        let published = measurement.map(|m| FabEvent::Measured {
+            measurement: m.id.clone(),
+            run: m.run.clone(),
+            disposition,
+        });
+        Ok((reply, published))
+    })
+    .await;
+    if let Some(event) = published.flatten() {
+        state.bus.publish(event);
+    }
+    response
+}
+
+/// The answer to a thread change.
+#[derive(Debug, Serialize)]
+struct ThreadChanged {
+    thread: String,
+    thread_version: StateVersion,
+    /// False for a repeat that changed nothing (a measurement id seen before).
+    changed: bool,
+    disposition: Option<Disposition>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Applied {
+    sr: f64,
+    #[serde(default)]
+    at: Option<Timestamp>,
+}
+
+async fn applied(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let Path(run) = path.map_err(|e| path_error(&e))?;
+        let run = Name::parse("run", run)?;
+        let write = Write::new(caller, &headers, &method, &uri, &body)?;
+        let request: Applied = parse(&headers, &body)?;
+        if !request.sr.is_finite() {
+            return Err(ApiError::unprocessable("sr must be a finite number").field("sr"));
+        }
+        Ok((write, run, request))
+    };
+    let (write, run, request) = match result.await {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let event = |at: Timestamp| ThreadEvent::SrReported {
+        run: run.clone(),
+        sr: request.sr,
+        at: request.at.unwrap_or(at),
+    };
+    change_thread(&state, &write, None, Some(&run), event, None).await
+}
+
+async fn metrology(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let write = Write::new(caller, &headers, &method, &uri, &body)?;
+        let measurement: Measurement = parse(&headers, &body)?;
+        if !measurement.value.is_finite() {
+            return Err(ApiError::unprocessable("value must be a finite number").field("value"));
+        }
+        Ok((write, measurement))
+    };
+    let (write, measurement) = match result.await {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let event = |_| ThreadEvent::Measured(measurement.clone());
+    change_thread(
+        &state,
+        &write,
+        None,
+        Some(&measurement.run),
+        event,
+        Some(&measurement),
+    )
+    .await
+}
+
+type ThreadPath = Path<(String, String, String, String, String, String)>;
+
+fn thread_key(path: Result<ThreadPath, PathRejection>) -> Result<ThreadKey, ApiError> {
+    let Path((fab, tool, product, tech, layer, reticle)) = path.map_err(|e| path_error(&e))?;
+    Ok(ThreadKey {
+        fab: Name::parse("fab", fab)?,
+        tool: Name::parse("tool", tool)?,
+        product: Name::parse("product", product)?,
+        technology: technology(&tech)?,
+        layer: Name::parse("layer", layer)?,
+        reticle: Name::parse("reticle", reticle)?,
+    })
+}
+
+/// A thread as inspected.
+#[derive(Debug, Serialize)]
+struct ThreadView<'a> {
+    thread: String,
+    version: StateVersion,
+    config_version: ConfigVersion,
+    epoch: u32,
+    controller: &'a ControllerState,
+    frozen: Option<&'a Freeze>,
+    pilot_required: Option<PilotReason>,
+    last_run: Option<&'a RunRecord>,
+    measurements: usize,
+}
+
+async fn inspect(
+    State(state): State<AppState>,
+    path: Result<ThreadPath, PathRejection>,
+) -> Result<Response, ApiError> {
+    let key = thread_key(path)?;
+    let thread = state
+        .store
+        .thread(&key)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .ok_or_else(|| ApiError::not_found(format!("no thread {key}")))?;
+    Ok(Json(ThreadView {
+        thread: key.to_string(),
+        version: thread.version(),
+        config_version: thread.config().version(),
+        epoch: thread.epoch(),
+        controller: thread.controller(),
+        frozen: thread.frozen(),
+        pilot_required: thread.pilot_requirement(now()),
+        last_run: thread.last_run(),
+        measurements: thread.measurements().len(),
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Because {
+    reason: String,
+}
+
+/// The reason of a reset or freeze: 1–500 characters, no control characters.
+fn reason(reason: String) -> Result<String, ApiError> {
+    let ok = !reason.trim().is_empty()
+        && reason.chars().count() <= 500
+        && !reason.chars().any(char::is_control);
+    if ok {
+        Ok(reason)
+    } else {
+        Err(ApiError::unprocessable(
+            "reason must be 1 to 500 characters without control characters",
+        )
+        .field("reason"))
+    }
+}
+
+/// The thread-control requests: reset, freeze, unfreeze.
+#[derive(Clone, Copy, Debug)]
+enum Control {
+    Reset,
+    Freeze,
+    Unfreeze,
+}
+
+async fn control(
+    state: AppState,
+    control: Control,
+    caller: Caller,
+    path: Result<ThreadPath, PathRejection>,
+    (method, uri, headers, body): (Method, Uri, HeaderMap, Bytes),
+) -> Response {
+    let result = async {
+        caller.require(Role::Engineer, "thread control")?;
+        let key = thread_key(path)?;
+        let by = Name::parse("by", caller.principal.clone())?;
+        let write = Write::new(caller, &headers, &method, &uri, &body)?;
+        let why = match control {
+            Control::Unfreeze => String::new(),
+            Control::Reset | Control::Freeze => reason(parse::<Because>(&headers, &body)?.reason)?,
+        };
+        Ok::<_, ApiError>((write, key, by, why))
+    };
+    let (write, key, by, why) = match result.await {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let event = |at| match control {
+        Control::Reset => ThreadEvent::Reset {
+            by: by.clone(),
+            reason: why.clone(),
+            at,
+        },
+        Control::Freeze => ThreadEvent::Frozen(Freeze {
+            by: by.clone(),
+            reason: why.clone(),
+            at,
+        }),
+        Control::Unfreeze => ThreadEvent::Unfrozen { by: by.clone(), at },
+    };
+    change_thread(&state, &write, Some(&key), None, event, None).await
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<ThreadPath, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    control(
+        state,
+        Control::Reset,
+        caller,
+        path,
+        (method, uri, headers, body),
+    )
+    .await
+}
+
+async fn freeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<ThreadPath, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    control(
+        state,
+        Control::Freeze,
+        caller,
+        path,
+        (method, uri, headers, body),
+    )
+    .await
+}
+
+async fn unfreeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<ThreadPath, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    control(
+        state,
+        Control::Unfreeze,
+        caller,
+        path,
+        (method, uri, headers, body),
+    )
+    .await
+}

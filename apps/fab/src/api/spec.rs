@@ -1,0 +1,294 @@
+//! The central spec service's routes under `/v1/spec`.
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `POST /v1/spec/sets` | engineer | a draft `{content: {sr_limits, fdc_limits}}`, validated whole; the next version |
+//! | `POST /v1/spec/sets/{version}/approve` | engineer, not the author | draft → approved |
+//! | `POST /v1/spec/sets/{version}/release` | engineer | approved → released, retiring the previous release in the same change |
+//! | `POST /v1/spec/sets/{version}/retire` | engineer | withdraw or abandon |
+//! | `GET /v1/spec/sets/{version}` | | a set |
+//! | `GET /v1/spec/changes?since={revision}` | | a fab's delta sync: the changes after `since`, and the released set if one was released |
+//! | `POST /v1/spec/acks` | tool | `{fab, version}`: the fab runs that release |
+//! | `GET /v1/spec/acks` | | every fab's last acknowledgement |
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Caller, Role};
+use super::body::parse;
+use super::error::ApiError;
+use super::idempotency::{self, Failure, Write};
+use super::{AppState, now};
+use crate::domain::name::Name;
+use crate::domain::spec::{
+    Acknowledgement, Revision, SpecContent, SpecError, SpecRegistry, SpecState, SpecVersion,
+};
+use crate::domain::time::Timestamp;
+use crate::store::SpecCommit;
+
+/// The spec routes (state: [`AppState`]).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/spec/sets", post(create))
+        .route("/v1/spec/sets/{version}", get(set))
+        .route("/v1/spec/sets/{version}/{action}", post(transition))
+        .route("/v1/spec/changes", get(changes))
+        .route("/v1/spec/acks", post(acknowledge).get(acks))
+}
+
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> Self {
+        let message = e.to_string();
+        match e {
+            SpecError::Unknown(_) => Self::not_found(message).field("version"),
+            SpecError::InvalidContent { .. } => Self::unprocessable(message).field("content"),
+            SpecError::SelfApproval { .. } => {
+                Self::new(StatusCode::FORBIDDEN, message).field("Authorization")
+            }
+            _ => Self::new(StatusCode::CONFLICT, message).field("version"),
+        }
+    }
+}
+
+impl From<SpecError> for Failure {
+    fn from(e: SpecError) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSet {
+    content: SpecContent,
+}
+
+/// What a change to a set answers.
+#[derive(Debug, Serialize)]
+struct SetChanged {
+    version: SpecVersion,
+    state: SpecState,
+    revision: Revision,
+}
+
+/// Applies `change` to the stored registry and commits it with the reply `answer` builds.
+async fn change_registry<T>(
+    state: &AppState,
+    write: &Write,
+    status: StatusCode,
+    change: impl Fn(&mut SpecRegistry, Name, Timestamp) -> Result<T, SpecError>,
+    answer: impl Fn(&SpecRegistry, &T) -> Option<SetChanged>,
+    ack: impl Fn(&T) -> Option<Acknowledgement>,
+) -> Response {
+    let (change, answer, ack) = (&change, &answer, &ack);
+    let (response, _) = idempotency::run(state, write, move || async move {
+        let at = now();
+        let by = Name::parse("by", write.caller.principal.clone())?;
+        let (mut registry, expected) = state.store.spec_registry().await?;
+        let head = registry.changes_since(Revision(0)).head;
+        let done = change(&mut registry, by, at)?;
+        let added = registry.changes_since(head);
+        let reply = match answer(&registry, &done) {
+            Some(view) => write.reply(status, &view)?,
+            None => write.reply(status, &serde_json::json!({ "revision": added.head }))?,
+        };
+        let ack = ack(&done);
+        let commit = SpecCommit {
+            registry: &registry,
+            expected,
+            changes: &added.changes,
+            ack: ack.as_ref(),
+            principal: &write.caller.principal,
+            reply: Some(&reply),
+        };
+        state.store.commit_spec(&commit, at.as_millis()).await?;
+        Ok((reply, ()))
+    })
+    .await;
+    response
+}
+
+fn view(registry: &SpecRegistry, version: SpecVersion) -> Option<SetChanged> {
+    registry.get(version).map(|set| SetChanged {
+        version,
+        state: set.state,
+        revision: registry.changes_since(Revision(0)).head,
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        caller.require(Role::Engineer, "creating a spec set")?;
+        let write = Write::new(caller, &headers, &method, &uri, &body)?;
+        let request: NewSet = parse(&headers, &body)?;
+        Ok::<_, ApiError>((write, request))
+    };
+    let (write, request) = match result.await {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let content = &request.content;
+    change_registry(
+        &state,
+        &write,
+        StatusCode::CREATED,
+        |registry, by, at| registry.create_draft(content.clone(), by, at),
+        |registry, version| view(registry, *version),
+        |_| None,
+    )
+    .await
+}
+
+fn version(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(SpecVersion, String), ApiError> {
+    let Path((version, action)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let version = version.parse().map(SpecVersion).map_err(|_| {
+        ApiError::unprocessable(format!(
+            "version must be a positive integer, not {version:?}"
+        ))
+        .field("version")
+    })?;
+    Ok((version, action))
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let (version, action) = version(path)?;
+        if !matches!(action.as_str(), "approve" | "release" | "retire") {
+            return Err(ApiError::not_found(
+                "no such route: the actions are approve, release and retire",
+            ));
+        }
+        caller.require(Role::Engineer, "changing a spec set")?;
+        let write = Write::new(caller, &headers, &method, &uri, &body)?;
+        Ok((write, version, action))
+    };
+    let (write, version, action) = match result.await {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let action = action.as_str();
+    change_registry(
+        &state,
+        &write,
+        StatusCode::OK,
+        |registry, by, at| match action {
+            "approve" => registry.approve(version, by, at),
+            "release" => registry.release(version, by, at),
+            _ => registry.retire(version, by, at),
+        },
+        |registry, ()| view(registry, version),
+        |()| None,
+    )
+    .await
+}
+
+async fn set(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(text) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let (version, _) = version(Ok(Path((text, String::new()))))?;
+    let (registry, _) = state
+        .store
+        .spec_registry()
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let set = registry.get(version).ok_or(SpecError::Unknown(version))?;
+    Ok(Json(set).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Since {
+    #[serde(default)]
+    since: u64,
+}
+
+async fn changes(
+    State(state): State<AppState>,
+    query: Result<Query<Since>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(since) = query.map_err(|e| ApiError::unprocessable(e.body_text()).field("since"))?;
+    let (registry, _) = state
+        .store
+        .spec_registry()
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(registry.changes_since(Revision(since.since))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ack {
+    fab: Name,
+    version: SpecVersion,
+}
+
+async fn acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let write = Write::new(caller, &headers, &method, &uri, &body)?;
+        let request: Ack = parse(&headers, &body)?;
+        Ok::<_, ApiError>((write, request))
+    };
+    let (write, request) = match result.await {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let request = &request;
+    change_registry(
+        &state,
+        &write,
+        StatusCode::OK,
+        |registry, _by, at| {
+            let ack = Acknowledgement {
+                fab: request.fab.clone(),
+                version: request.version,
+                at,
+            };
+            registry.acknowledge(ack.clone())?;
+            Ok(ack)
+        },
+        |registry, ack| view(registry, ack.version),
+        |ack| Some(ack.clone()),
+    )
+    .await
+}
+
+async fn acks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (registry, _) = state
+        .store
+        .spec_registry()
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let acks: Vec<&Acknowledgement> = registry.acknowledgements().collect();
+    Ok(Json(acks).into_response())
+}

@@ -1,0 +1,300 @@
+//! The orderly wiring of each process type: which components, in which order.
+//!
+//! ```text
+//! settings ─┐
+//! auth ─────┤
+//! db ── store ── http ── announce
+//! admin (first in, last out: probes answer until everything else has stopped)
+//! ```
+//!
+//! - `db` is an [`orderly_sql::SqlPool`] for SQLite or PostgreSQL, chosen by the URL's scheme;
+//! - `store` wraps it ([`Store`]) and, in the embedded default, applies the migrations;
+//! - `http` is an [`orderly_http::HttpServer`] serving the process's [`router`];
+//! - `announce` logs where the process listens, as URLs.
+//!
+//! `fab all` in-process, as the tests run it (port 0, a SQLite file in a temporary directory):
+//!
+//! ```
+//! use fab::service::{self, Options, ProcessKind};
+//! use orderly::Env;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let env = Env::from_pairs([
+//!     ("FAB_DATA_DIR", dir.path().display().to_string()),
+//!     ("FAB_TOKENS", "tool:tool-token-1,engineer:engineer-token-1".to_owned()),
+//! ]);
+//! let options = Options {
+//!     bind: Some(([127, 0, 0, 1], 0).into()),
+//!     admin_bind: Some(([127, 0, 0, 1], 0).into()),
+//!     ..Options::default()
+//! };
+//! let built = service::build(ProcessKind::All, &env, options);
+//! let running = built.system.build()?.start().await?; // migrated, serving
+//! let api = running.resource(built.http).ok_or("no server")?.local_addr();
+//! assert!(api.port() != 0);
+//! assert!(dir.path().join("fab.db").exists());
+//! let report = running.stop().await; // drains, closes the pool
+//! assert!(report.is_clean());
+//! # Ok(())
+//! # }
+//! ```
+
+mod settings;
+mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use orderly::{BoxError, Env, InvalidConfig, Key, Spec, System, SystemBuilder};
+use orderly_config::Config;
+use orderly_http::{Admin, AdminHandle, HttpServer, ServerHandle};
+use orderly_sql::{PoolSettings, SqlPool};
+use orderly_telemetry::Metrics;
+
+pub use settings::FabSettings;
+
+use crate::api::auth::Tokens;
+use crate::api::{AppState, Services, router};
+use crate::bus::{Bus, InProcessBus};
+use crate::store::Store;
+
+/// The kind of process: one subcommand each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProcessKind {
+    /// `fab apc`: the APC service alone (needs `DATABASE_URL`).
+    Apc,
+    /// `fab spec`: the central spec service alone (needs `DATABASE_URL`).
+    Spec,
+    /// `fab fdc`: the FDC service alone (needs `DATABASE_URL`).
+    Fdc,
+    /// `fab all`: every service in one process; with no `DATABASE_URL`, on a SQLite file in
+    /// the data directory (the embedded default).
+    All,
+}
+
+impl ProcessKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Apc => "fab-apc",
+            Self::Spec => "fab-spec",
+            Self::Fdc => "fab-fdc",
+            Self::All => "fab-all",
+        }
+    }
+
+    fn services(self) -> Services {
+        match self {
+            Self::Apc => Services::Apc,
+            Self::Spec => Services::Spec,
+            Self::Fdc => Services::Fdc,
+            Self::All => Services::All,
+        }
+    }
+}
+
+/// Whether a process applies the migrations when it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Migrations {
+    /// At start, before serving: the embedded default (one process owns its SQLite file).
+    AtStart,
+    /// Never: scaled out, `fab migrate` (an admin task) does, once, before a rollout.
+    External,
+}
+
+/// How to build a process beyond its environment (tests bind port 0, `main` installs metrics).
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Options {
+    /// The public address; default from `PORT`.
+    pub bind: Option<SocketAddr>,
+    /// The admin address; default from `ADMIN_PORT`.
+    pub admin_bind: Option<SocketAddr>,
+    /// The Prometheus recorder, to serve on `/metrics` and stop as a foundation.
+    pub metrics: Option<Metrics>,
+    /// Override of the migration policy (default: at start for SQLite, external otherwise).
+    pub migrations: Option<Migrations>,
+}
+
+/// A process's system, with the keys a caller may want (a test reads the bound addresses).
+#[derive(Debug)]
+#[must_use]
+pub struct Built {
+    /// The system, ready to run.
+    pub system: SystemBuilder,
+    /// The public HTTP server.
+    pub http: Key<ServerHandle>,
+    /// The admin server.
+    pub admin: Key<AdminHandle>,
+    /// The store.
+    pub store: Key<Store>,
+}
+
+/// Where the database is: `DATABASE_URL` if set, else (for `fab all`) the SQLite file
+/// `<FAB_DATA_DIR>/fab.db`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Database {
+    Url(String),
+    Embedded,
+}
+
+/// Builds the system of process `kind` on environment `env` (nothing is read from the
+/// process's own environment). Configuration problems surface when it starts (exit 78).
+pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
+    let mut system = System::builder(kind.name()).env(env.clone());
+    let admin = match options.admin_bind {
+        Some(addr) => Admin::new().bind(addr),
+        None => Admin::new().from_env(env),
+    };
+    let admin = match &options.metrics {
+        Some(metrics) => {
+            let metrics = metrics.clone();
+            admin.metrics(move || metrics.render())
+        }
+        None => admin,
+    };
+    let admin = system.add("admin", (), admin);
+    if let Some(metrics) = options.metrics {
+        system.add(Spec::new("metrics").foundation(), (), metrics);
+    }
+
+    let settings = system.add(
+        "settings",
+        (),
+        Config::<FabSettings>::builder("FAB")
+            .env(env.clone())
+            .build(),
+    );
+    let auth = system.add_fn(
+        "auth",
+        settings,
+        move |settings: Arc<FabSettings>, _ctx| async move { tokens::load(&settings, kind).await },
+    );
+
+    let database = match env.get("DATABASE_URL") {
+        Some(url) => Database::Url(url),
+        None if kind == ProcessKind::All => Database::Embedded,
+        None => Database::Url(String::new()), // reported as missing by the config below
+    };
+    let sqlite = match &database {
+        Database::Url(url) => url.starts_with("sqlite:"),
+        Database::Embedded => true,
+    };
+    let migrations = options.migrations.unwrap_or(if sqlite {
+        Migrations::AtStart
+    } else {
+        Migrations::External
+    });
+    let pool_settings = match database {
+        Database::Url(_) => system.add(
+            "db-settings",
+            (),
+            Config::<PoolSettings>::builder("DATABASE")
+                .env(env.clone())
+                .build(),
+        ),
+        Database::Embedded => system.add_fn(
+            "db-settings",
+            settings,
+            |settings: Arc<FabSettings>, _ctx| async move {
+                settings.embedded_database().await.map(Arc::new)
+            },
+        ),
+    };
+    let pool_settings = pool_settings.map(|s: &Arc<PoolSettings>| PoolSettings::clone(s));
+    let store = if sqlite {
+        let pool = system.add("db", pool_settings, SqlPool::sqlite());
+        system.add_fn("store", pool, move |pool, _ctx| {
+            open(Store::sqlite(pool), migrations)
+        })
+    } else {
+        let pool = system.add("db", pool_settings, SqlPool::postgres());
+        system.add_fn("store", pool, move |pool, _ctx| {
+            open(Store::postgres(pool), migrations)
+        })
+    };
+
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
+    let services = kind.services();
+    let server = HttpServer::from_fn(move |(store, tokens): (Store, Tokens)| {
+        router(
+            AppState {
+                store,
+                tokens,
+                bus: Arc::clone(&bus),
+            },
+            services,
+        )
+    });
+    let server = match options.bind {
+        Some(addr) => server.bind(addr),
+        None => server.from_env(env),
+    };
+    let http = system.add("http", (store, auth), server);
+    system.add_fn("announce", (http, admin), move |(http, admin): (ServerHandle, AdminHandle), _ctx| async move {
+        tracing::info!(url = %url(http.local_addr()), "fab API listening");
+        tracing::info!(url = %url(admin.local_addr()), "fab admin listening (/readyz, /livez, /metrics)");
+        Ok::<_, BoxError>(())
+    });
+    Built {
+        system,
+        http,
+        admin,
+        store,
+    }
+}
+
+/// `http://host:port`, with 127.0.0.1 for a wildcard address (what a local browser can open).
+fn url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+async fn open(store: Store, migrations: Migrations) -> Result<Store, BoxError> {
+    if migrations == Migrations::AtStart {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// `fab migrate`: applies the migrations to `DATABASE_URL` and ends (exit 0, or 1 on failure).
+pub fn migrate(env: &Env) -> SystemBuilder {
+    let mut system = System::builder("fab-migrate").env(env.clone());
+    let settings = system.add(
+        "db-settings",
+        (),
+        Config::<PoolSettings>::builder("DATABASE")
+            .env(env.clone())
+            .build(),
+    );
+    let settings = settings.map(|s: &Arc<PoolSettings>| PoolSettings::clone(s));
+    if env
+        .get("DATABASE_URL")
+        .is_some_and(|url| url.starts_with("sqlite:"))
+    {
+        let pool = system.add("db", settings, SqlPool::sqlite());
+        system.add_task(
+            "migrate",
+            pool,
+            orderly_sql::migrate(crate::store::migrator()),
+        );
+    } else {
+        let pool = system.add("db", settings, SqlPool::postgres());
+        system.add_task(
+            "migrate",
+            pool,
+            orderly_sql::migrate(crate::store::migrator()),
+        );
+    }
+    system
+}
+
+/// A configuration problem, for a component's start (exit 78).
+fn invalid(message: String) -> BoxError {
+    Box::new(InvalidConfig::new(message))
+}

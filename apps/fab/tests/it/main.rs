@@ -1,0 +1,12 @@
+//! Service tests: the API of an in-process `fab all` on SQLite (a temp dir) and on PostgreSQL
+//! (a database per test), through a real HTTP client; and the `fab` binary as a process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod api;
+mod fdc;
+mod process;
+mod shutdown;
+mod simulate;
+mod spec;
+mod support;
