@@ -42,9 +42,10 @@ case "$mode" in
   *) echo "usage: $0 short|long" >&2; exit 2 ;;
 esac
 flag=(); [ "$profile" = release ] && flag=(--release)
-cargo build "${flag[@]}" --locked -p orderly-drill --bin orderly-drill --examples
-cargo build "${flag[@]}" --locked -p orderly-amqp --example amqp_zero_loss_consumer \
-  -p orderly-nats --example nats_zero_loss_consumer
+# Every binary and example of the workspace at once, with the features `cargo test
+# --workspace --all-features` unifies: after the test suite this builds nothing new, where
+# per-package builds would each compile the dependency tree again with other features.
+cargo build "${flag[@]}" --locked --workspace --all-features --bins --examples
 bin=${CARGO_TARGET_DIR:-target}/$profile
 replica=${REPLICA_CMD:-$bin/examples/01_replica}
 no_drain=$bin/examples/02_no_drain_replica
@@ -98,7 +99,6 @@ fab_teardown() {
   fi
 }
 fab_setup() {
-  cargo build "${flag[@]}" --locked -p fab --bin fab
   local fab=$bin/fab token
   fab_db=orderly_drill_fab_$(date +%s)_$$
   trap fab_teardown EXIT
