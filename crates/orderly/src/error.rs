@@ -143,11 +143,20 @@ impl Failure {
         matches!(&self.kind, FailureKind::Error(e) if e.is::<InvalidConfig>())
     }
 
-    /// The exit code the failure asks for: an [`ExitWith`] error's.
+    /// The exit code the failure asks for: an [`ExitWith`] error's, or, for a nested system
+    /// that failed, the code its own report ended with (so a child's `ExitWith` or invalid
+    /// configuration reaches the process unchanged).
     pub fn exit_code(&self) -> Option<u8> {
-        match &self.kind {
-            FailureKind::Error(e) => e.downcast_ref::<ExitWith>().map(ExitWith::code),
-            _ => None,
+        let FailureKind::Error(e) = &self.kind else {
+            return None;
+        };
+        if let Some(exit) = e.downcast_ref::<ExitWith>() {
+            Some(exit.code())
+        } else if let Some(nested) = e.downcast_ref::<crate::nested::NestedError>() {
+            Some(nested.report().exit_code)
+        } else {
+            e.downcast_ref::<crate::system::StartError>()
+                .map(|start| start.report().exit_code)
         }
     }
 

@@ -15,6 +15,7 @@ use crate::signal::Signal;
 /// | clean stop (signal, [`Context::shutdown`](crate::Context::shutdown), handle) | 0 |
 /// | a mandatory component failed (start, run or stop; timeouts included) | 1 |
 /// | a mandatory component failed with an [`ExitWith`](crate::ExitWith) error | its code |
+/// | a nested system failed (it is a component of this one) | the code of its own report |
 /// | the system definition is invalid (`build()` found problems) | 70 (`EX_SOFTWARE`) |
 /// | invalid configuration (an [`InvalidConfig`](crate::InvalidConfig) start failure, or a bad `SHUTDOWN_*` variable) | 78 (`EX_CONFIG`) |
 /// | the global shutdown deadline passed with components still stopping | 124 |

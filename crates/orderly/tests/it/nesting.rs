@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderly::{BoxError, Context, ExitReason, Health, Key, Report, System};
+use orderly::{
+    BoxError, Context, ExitReason, ExitWith, Health, InvalidConfig, Key, Report, System,
+};
 use tokio::sync::Notify;
 
 use crate::support::{
@@ -86,6 +88,31 @@ async fn a_child_that_fails_to_start_fails_the_parent_naming_both() {
          failed to start: broken refused to start"
     );
     assert_eq!(report.exit_code, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_childs_invalid_configuration_is_the_parents_exit_code() {
+    let mut inner = builder("child");
+    inner.add_fn("settings", (), |(), _ctx: Context| async {
+        Err::<(), BoxError>(InvalidConfig::new("PORT: not a number").into())
+    });
+    let mut b = builder("parent");
+    b.add("child", (), build(inner));
+
+    let report = failed(build(b)).await;
+
+    assert!(report.reason.to_string().contains("PORT: not a number"));
+    assert_eq!(report.exit_code, 78);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_childs_exit_with_code_is_the_parents_exit_code() {
+    let (report, log) =
+        parent_of_asking_child(|ctx| ctx.fail(ExitWith::new(3, "3 late orders"))).await;
+
+    assert!(report.reason.to_string().contains("3 late orders"));
+    assert_eq!(report.exit_code, 3);
+    assert_eq!(log, ["start base", "stop base"]);
 }
 
 /// A child system with one component that asks `ask` when `trigger` is notified.
