@@ -1,0 +1,294 @@
+//! The fab side of central specs: a `fab apc` (in-process, its own SQLite database) syncing
+//! from a central spec service (an in-process `fab all`) over real HTTP on loopback.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use fab::service::ProcessKind;
+use orderly::Health;
+use serde_json::{Value, json};
+
+use crate::support::{ENGINEER, ENGINEER_2, Fab, TOKENS, TOOL, key, lot};
+
+/// The longest any condition below may take to hold (polls run every 50 ms).
+const DEADLINE: Duration = Duration::from_secs(20);
+const FAB_ID: &str = "fab-7";
+
+/// Waits for `check` to return `Some`, polling; panics naming `what` after [`DEADLINE`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let poll = async {
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    match tokio::time::timeout(DEADLINE, poll).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// A `fab apc` on the SQLite file in `dir`, syncing from `spec_url`.
+async fn start_apc(spec_url: &str, dir: tempfile::TempDir) -> Fab {
+    let database = format!("sqlite://{}", dir.path().join("apc.db").display());
+    let vars = [
+        ("FAB_DATA_DIR", dir.path().display().to_string()),
+        ("FAB_TOKENS", TOKENS.to_owned()),
+        ("FAB_ID", FAB_ID.to_owned()),
+        ("DATABASE_URL", database),
+        ("SPEC_URL", spec_url.to_owned()),
+        ("SPEC_TOKEN", TOOL.to_owned()),
+        ("SPEC_SYNC_INTERVAL", "50ms".to_owned()),
+        ("SPEC_TIMEOUT", "2s".to_owned()),
+        ("LOG_LEVEL", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Fab::launch(ProcessKind::Apc, vars, dir, None).await
+}
+
+fn sr_content(min: f64, max: f64) -> Value {
+    json!({ "content": {
+        "sr_limits": [{ "product": "soc-a", "layer": "M1", "min": min, "max": max }],
+        "fdc_limits": []
+    }})
+}
+
+async fn draft(central: &Fab, content: &Value) -> u64 {
+    let (status, body, _) = central
+        .post("/v1/spec/sets", ENGINEER, &key(), content)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["version"].as_u64().unwrap()
+}
+
+async fn act(central: &Fab, version: u64, action: &str, token: &str) {
+    let (status, body, _) = central
+        .post(
+            &format!("/v1/spec/sets/{version}/{action}"),
+            token,
+            &key(),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{action} v{version}: {body}");
+}
+
+async fn approve_and_release(central: &Fab, version: u64) {
+    act(central, version, "approve", ENGINEER_2).await;
+    act(central, version, "release", ENGINEER).await;
+}
+
+/// The version the central service has `FAB_ID` acknowledged at.
+async fn acknowledged(central: &Fab) -> Option<u64> {
+    let (status, acks) = central.get("/v1/spec/acks").await;
+    assert_eq!(status, StatusCode::OK, "{acks}");
+    acks.as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["fab"] == FAB_ID)
+        .and_then(|a| a["version"].as_u64())
+}
+
+fn sync_health(fab: &Fab) -> Health {
+    fab.status()
+        .borrow()
+        .component("spec-sync")
+        .expect("a spec-sync component")
+        .health
+        .clone()
+}
+
+async fn preview(fab: &Fab) -> Value {
+    let auth = format!("Bearer {TOOL}");
+    let (status, body, _) = fab
+        .send(
+            axum::http::Method::POST,
+            "/v1/apc/subrecipe/preview",
+            &[("authorization", &auth)],
+            Some(lot("LOT-P", json!({ "mode": "formula" })).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn subrecipe(fab: &Fab, name: &str) -> (StatusCode, Value) {
+    let (status, body, _) = fab
+        .post(
+            "/v1/apc/subrecipe",
+            TOOL,
+            &key(),
+            &lot(name, json!({ "mode": "formula" })),
+        )
+        .await;
+    (status, body)
+}
+
+/// Spec v2 released centrally reaches a running `fab apc`, which uses its limits and
+/// acknowledges it; with the spec service gone the apc keeps serving on v2, degraded, also
+/// after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_is_down() {
+    let central = Fab::start(crate::support::Backend::Sqlite).await;
+    let spec_url = format!("http://{}", central.addr);
+    let apc = start_apc(&spec_url, tempfile::tempdir().unwrap()).await;
+    apc.configure().await; // SR limits [30, 50] in the controller configuration, version 1
+
+    // Nothing released yet: the configuration's limits, said so.
+    let before = preview(&apc).await;
+    assert_eq!(before["limits_from"], "config", "{before}");
+    assert_eq!(before["spec_version"], 1, "{before}");
+
+    // v1 is drafted and abandoned so that the spec's version (2) differs from the config's.
+    let v1 = draft(&central, &sr_content(30.0, 50.0)).await;
+    act(&central, v1, "retire", ENGINEER).await;
+    // Formula's first SR is the nominal 40 mJ/cm², inside [39, 41].
+    let v2 = draft(&central, &sr_content(39.0, 41.0)).await;
+    assert_eq!(v2, 2);
+    approve_and_release(&central, v2).await;
+
+    eventually("fab-7 to acknowledge v2", || async {
+        (acknowledged(&central).await == Some(2)).then_some(())
+    })
+    .await;
+    // Acknowledged only once applied: the very next request runs on it.
+    let (status, run) = subrecipe(&apc, "LOT-1").await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["limits_from"], "spec", "{run}");
+    assert_eq!(run["record"]["spec_version"], 2, "{run}");
+    assert_eq!(sync_health(&apc), Health::Healthy);
+
+    // The spec service goes away: degraded (still ready), still on v2.
+    central.stop().await;
+    let message = eventually("spec-sync to report the outage", || async {
+        match sync_health(&apc) {
+            Health::Degraded(m) => Some(m),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(
+        message.contains("spec service unreachable since")
+            && message.contains("running on spec v2"),
+        "{message}"
+    );
+    assert!(apc.status().borrow().readiness().ok);
+    let (status, run) = subrecipe(&apc, "LOT-2").await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["record"]["spec_version"], 2, "{run}");
+    assert_eq!(run["limits_from"], "spec", "{run}");
+
+    // Restarted while the spec service is still down: v2 from its own database.
+    let dir = apc.stop_keeping_dir().await;
+    let apc = start_apc(&spec_url, dir).await;
+    let after = preview(&apc).await;
+    assert_eq!(after["limits_from"], "spec", "{after}");
+    assert_eq!(after["spec_version"], 2, "{after}");
+    let message = eventually(
+        "spec-sync to report the outage after the restart",
+        || async {
+            match sync_health(&apc) {
+                Health::Degraded(m) => Some(m),
+                _ => None,
+            }
+        },
+    )
+    .await;
+    assert!(message.contains("running on spec v2"), "{message}");
+    apc.stop().await;
+}
+
+/// A released set the fab cannot validate changes nothing and is not acknowledged; the next
+/// good release is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_fails_validation_is_not_half_applied_nor_acknowledged() {
+    let central = Fab::start(crate::support::Backend::Sqlite).await;
+    let apc = start_apc(
+        &format!("http://{}", central.addr),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    apc.configure().await;
+    let v1 = draft(&central, &sr_content(39.0, 41.0)).await;
+    approve_and_release(&central, v1).await;
+    eventually("fab-7 to acknowledge v1", || async {
+        (acknowledged(&central).await == Some(1)).then_some(())
+    })
+    .await;
+
+    // v2: a good item for soc-a/M1 and one the fab refuses. The central service validates
+    // drafts with the same rules, so such a set only reaches a fab from a registry written by
+    // other rules or damaged: made here by editing the stored snapshot before release.
+    let v2 = draft(
+        &central,
+        &json!({ "content": {
+            "sr_limits": [
+                { "product": "soc-a", "layer": "M1", "min": 30.0, "max": 39.5 },
+                { "product": "soc-b", "layer": "M1", "min": 30.0, "max": 50.0 }
+            ],
+            "fdc_limits": []
+        }}),
+    )
+    .await;
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        central.dir().join("fab.db").display()
+    ))
+    .await
+    .unwrap();
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM spec_registry WHERE id = 1")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let mut registry: Value = serde_json::from_str(&state).unwrap();
+    let sets = registry["sets"].as_object_mut().unwrap();
+    let item = &mut sets[&v2.to_string()]["content"]["sr_limits"][1];
+    item["min"] = json!(60.0); // min above max
+    sqlx::query("UPDATE spec_registry SET state = $1 WHERE id = 1")
+        .bind(registry.to_string())
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    approve_and_release(&central, v2).await;
+
+    let message = eventually("spec-sync to refuse v2", || async {
+        match sync_health(&apc) {
+            Health::Degraded(m) if m.contains("spec v2 refused") => Some(m),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(message.contains("sr_limits[1]"), "{message}");
+    assert!(message.contains("running on spec v1"), "{message}");
+    // Nothing of v2 applied: soc-a/M1 still has v1's [39, 41] (v2's good item would refuse 40).
+    let now = preview(&apc).await;
+    assert_eq!(now["spec_version"], 1, "{now}");
+    assert_eq!(now["limits_from"], "spec", "{now}");
+    assert_eq!(acknowledged(&central).await, Some(1));
+
+    // A good v3 is applied, acknowledged, and the sync is healthy again.
+    let v3 = draft(&central, &sr_content(38.0, 42.0)).await;
+    approve_and_release(&central, v3).await;
+    eventually("fab-7 to acknowledge v3", || async {
+        (acknowledged(&central).await == Some(3)).then_some(())
+    })
+    .await;
+    let now = preview(&apc).await;
+    assert_eq!(now["spec_version"], 3, "{now}");
+    eventually("spec-sync to be healthy", || async {
+        (sync_health(&apc) == Health::Healthy).then_some(())
+    })
+    .await;
+    apc.stop().await;
+    central.stop().await;
+}
