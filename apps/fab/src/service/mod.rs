@@ -1,14 +1,16 @@
 //! The orderly wiring of each process type: which components, in which order.
 //!
 //! ```text
-//! settings ─┐
-//! auth ─────┤
-//! db ── store ── http ── announce
+//! settings ── auth ──────────────────────────────┐
+//! db ── store ────────────────────────────────────┼── http ── announce
+//! (settings, spec-settings, store) ── spec-sync ──┘
 //! admin (first in, last out: probes answer until everything else has stopped)
 //! ```
 //!
 //! - `db` is an [`orderly_sql::SqlPool`] for SQLite or PostgreSQL, chosen by the URL's scheme;
 //! - `store` wraps it ([`Store`]) and, in the embedded default, applies the migrations;
+//! - `spec-sync` says which released spec set APC and FDC use, and in `fab apc` / `fab fdc`
+//!   with `SPEC_URL` syncs it from the central spec service ([`spec_sync`]);
 //! - `http` is an [`orderly_http::HttpServer`] serving the process's [`router`];
 //! - `announce` logs where the process listens, as URLs.
 //!

@@ -37,7 +37,12 @@ where
 
 /// A `fab apc` on the SQLite file in `dir`, syncing from `spec_url`.
 async fn start_apc(spec_url: &str, dir: tempfile::TempDir) -> Fab {
-    let database = format!("sqlite://{}", dir.path().join("apc.db").display());
+    start(ProcessKind::Apc, spec_url, dir).await
+}
+
+/// A process of `kind` on the SQLite file in `dir`, syncing from `spec_url` as `fab-7`.
+async fn start(kind: ProcessKind, spec_url: &str, dir: tempfile::TempDir) -> Fab {
+    let database = format!("sqlite://{}", dir.path().join("fab.db").display());
     let vars = [
         ("FAB_DATA_DIR", dir.path().display().to_string()),
         ("FAB_TOKENS", TOKENS.to_owned()),
@@ -52,7 +57,7 @@ async fn start_apc(spec_url: &str, dir: tempfile::TempDir) -> Fab {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    Fab::launch(ProcessKind::Apc, vars, dir, None).await
+    Fab::launch(kind, vars, dir, None).await
 }
 
 fn sr_content(min: f64, max: f64) -> Value {
@@ -290,5 +295,66 @@ async fn a_release_that_fails_validation_is_not_half_applied_nor_acknowledged() 
     })
     .await;
     apc.stop().await;
+    central.stop().await;
+}
+
+/// `fab fdc` evaluates samples against the FDC limits of the release it synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_reaches_a_running_fdc_which_evaluates_with_its_limits() {
+    let central = Fab::start(crate::support::Backend::Sqlite).await;
+    let fdc = start(
+        ProcessKind::Fdc,
+        &format!("http://{}", central.addr),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let batch = |at: u64, value: f64| {
+        json!({ "tool": "scanner-07", "parameter": "chuck-temp",
+                "samples": [{ "at": at, "value": value }] })
+    };
+    // No spec in force: FDC has no limits for the parameter and says so.
+    let (status, error, _) = fdc
+        .post("/v1/fdc/samples", TOOL, &key(), &batch(0, 23.0))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert_eq!(error["field"], "parameter", "{error}");
+
+    let v1 = draft(&central, &sr_content(30.0, 50.0)).await;
+    act(&central, v1, "retire", ENGINEER).await;
+    let v2 = draft(
+        &central,
+        &json!({ "content": {
+            "sr_limits": [],
+            "fdc_limits": [{
+                "parameter": "chuck-temp",
+                "spec": { "lo": 22.5, "hi": 23.5 },
+                "mean": 23.0,
+                "sigma": 0.1,
+                "deadband": 0.05,
+                "physical": { "lo": 0.0, "hi": 100.0 },
+                "rules": ["beyond3_sigma"],
+                "max_gap": 5000,
+                "stuck_samples": 10
+            }]
+        }}),
+    )
+    .await;
+    approve_and_release(&central, v2).await;
+    eventually("fab-7 (fdc) to acknowledge v2", || async {
+        (acknowledged(&central).await == Some(2)).then_some(())
+    })
+    .await;
+    let (status, evaluated, _) = fdc
+        .post("/v1/fdc/samples", TOOL, &key(), &batch(1000, 25.0))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{evaluated}");
+    assert_eq!(evaluated["limits_version"], 2, "{evaluated}");
+    let alarms = evaluated["alarms"].as_array().unwrap();
+    assert!(
+        !alarms.is_empty(),
+        "25 °C is beyond the spec limit: {evaluated}"
+    );
+    assert_eq!(alarms[0]["detection"]["limits_version"], 2, "{evaluated}");
+    fdc.stop().await;
     central.stop().await;
 }
