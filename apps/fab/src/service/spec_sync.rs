@@ -3,12 +3,12 @@
 //!
 //! Two ways, chosen when the process starts:
 //!
-//! - **From the database** ([`SpecView::Store`]): `fab all`, `fab spec`, and `fab apc` /
+//! - **From the database** ([`SpecView::from_store`]): `fab all`, `fab spec`, and `fab apc` /
 //!   `fab fdc` without `SPEC_URL`. Each request reads the released set from the registry in the
-//!   process's own database; a release is in force the moment it commits (one transaction, so
-//!   never half). This is the embedded default's way: the process *is* the spec service, so
+//!   process's own database (re-read only when the registry changed); a release is in force the
+//!   moment it commits (one transaction, so never half). This is the embedded default's way: the process *is* the spec service, so
 //!   there is nothing to sync and no acknowledgement to send.
-//! - **Synced over HTTP** ([`SpecView::Synced`]): `fab apc` / `fab fdc` with `SPEC_URL` set to
+//! - **Synced over HTTP** ([`SpecView::is_synced`]): `fab apc` / `fab fdc` with `SPEC_URL` set to
 //!   the central spec service's base URL. The `spec-sync` component polls
 //!   `GET /v1/spec/changes?since=<revision>` every `SPEC_SYNC_INTERVAL` (each poll bounded by
 //!   `SPEC_TIMEOUT`); a newly released set is validated whole and swapped in whole
@@ -24,7 +24,7 @@
 //! last applied release (a fab never runs without limits it had).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -79,34 +79,73 @@ impl Default for SpecSyncSettings {
 
 /// Where the handlers get the spec in force (the resource of the `spec-sync` component).
 #[derive(Clone, Debug)]
-pub enum SpecView {
-    /// Read the released set from the process's own database at each request.
+pub struct SpecView(View);
+
+/// The spec in force as read from the database, with the registry snapshot version it was
+/// read at.
+type Cached = Option<(u64, Option<Arc<FabSpecs>>)>;
+
+#[derive(Clone, Debug)]
+enum View {
+    /// Read from the process's own database: the registry's snapshot version at each request
+    /// (one small query), the registry itself only when that version moved.
     Store {
-        /// This fab.
         fab: Name,
+        cache: Arc<Mutex<Cached>>,
     },
     /// The release the sync applied (`None` until one is).
     Synced(watch::Receiver<Option<Arc<FabSpecs>>>),
 }
 
 impl SpecView {
+    /// The released set in the database of the process is in force (for `fab`).
+    #[must_use]
+    pub fn from_store(fab: Name) -> Self {
+        Self(View::Store {
+            fab,
+            cache: Arc::default(),
+        })
+    }
+
+    /// Whether the spec in force is synced from the central spec service over HTTP.
+    #[must_use]
+    pub fn is_synced(&self) -> bool {
+        matches!(self.0, View::Synced(_))
+    }
+
     /// The spec in force, if any.
     ///
     /// # Errors
     /// The database failed, or the released set in it does not validate (a corrupt store).
     pub async fn current(&self, store: &Store) -> Result<Option<Arc<FabSpecs>>, CurrentError> {
-        match self {
-            Self::Synced(rx) => Ok(rx.borrow().clone()),
-            Self::Store { fab } => {
-                let (registry, _) = store.spec_registry().await?;
-                let Some(set) = registry.released() else {
-                    return Ok(None);
-                };
+        let (fab, cache) = match &self.0 {
+            View::Synced(rx) => return Ok(rx.borrow().clone()),
+            View::Store { fab, cache } => (fab, cache),
+        };
+        let Some(version) = store.spec_registry_version().await? else {
+            return Ok(None);
+        };
+        let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let hit = lock()
+            .as_ref()
+            .filter(|(cached, _)| *cached == version)
+            .map(|(_, specs)| specs.clone());
+        if let Some(specs) = hit {
+            return Ok(specs);
+        }
+        let (registry, read) = store.spec_registry().await?;
+        let specs = match registry.released() {
+            Some(set) => {
                 let mut specs = FabSpecs::new(fab.clone());
                 specs.apply(set, now())?;
-                Ok(Some(Arc::new(specs)))
+                Some(Arc::new(specs))
             }
+            None => None,
+        };
+        if let Some(read) = read {
+            *lock() = Some((read, specs.clone()));
         }
+        Ok(specs)
     }
 }
 
@@ -155,7 +194,7 @@ impl Component for SpecSync {
                     "SPEC_URL is ignored by this process: it reads the released spec from its own database"
                 );
             }
-            return Ok(SpecView::Store { fab });
+            return Ok(SpecView::from_store(fab));
         };
         let remote = Remote::new(url, &settings)?;
         if settings.sync_interval.is_zero() {
@@ -190,7 +229,7 @@ impl Component for SpecSync {
         };
         let task_ctx = ctx.clone();
         ctx.spawn("poll", sync.run(task_ctx));
-        Ok(SpecView::Synced(rx))
+        Ok(SpecView(View::Synced(rx)))
     }
 }
 

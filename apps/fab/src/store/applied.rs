@@ -5,6 +5,20 @@ use crate::domain::name::Name;
 use crate::domain::spec::{Revision, SpecSet};
 
 impl Store {
+    /// The spec registry's snapshot version (`None`: nothing stored yet): it moves with every
+    /// change, so a reader can tell whether its copy is current with one small query.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn spec_registry_version(&self) -> Result<Option<u64>, StoreError> {
+        let sql = "SELECT version FROM spec_registry WHERE id = 1";
+        let row: Option<(i64,)> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        Ok(row.map(|(v,)| u64::try_from(v).unwrap_or(0)))
+    }
+
     /// The release `fab` last applied and the central revision it had synced to, if any.
     ///
     /// # Errors

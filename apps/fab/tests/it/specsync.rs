@@ -358,3 +358,28 @@ async fn a_release_reaches_a_running_fdc_which_evaluates_with_its_limits() {
     fdc.stop().await;
     central.stop().await;
 }
+
+/// In `fab all` (its own spec service) a release is in force the moment it commits, and a
+/// newer release replaces it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_fab_all_a_release_is_in_force_at_once() {
+    let fab = Fab::start(crate::support::Backend::Sqlite).await;
+    fab.configure().await;
+    let v1 = draft(&fab, &sr_content(30.0, 50.0)).await;
+    act(&fab, v1, "retire", ENGINEER).await; // the registry exists, nothing released
+    assert_eq!(preview(&fab).await["limits_from"], "config");
+    for (min, max) in [(39.0, 41.0), (38.0, 42.0)] {
+        let version = draft(&fab, &sr_content(min, max)).await;
+        approve_and_release(&fab, version).await;
+        let now = preview(&fab).await;
+        assert_eq!(now["limits_from"], "spec", "{now}");
+        assert_eq!(now["spec_version"], version, "{now}");
+    }
+    // Withdrawn without a successor: the configuration's limits again.
+    act(&fab, 3, "retire", ENGINEER).await;
+    assert_eq!(preview(&fab).await["limits_from"], "config");
+    let (status, run) = subrecipe(&fab, "LOT-A").await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["record"]["spec_version"], 1, "config version: {run}");
+    fab.stop().await;
+}
