@@ -9,7 +9,9 @@ use fab::service::ProcessKind;
 use orderly::Health;
 use serde_json::{Value, json};
 
-use crate::support::{ENGINEER, ENGINEER_2, Fab, TOKENS, TOOL, key, lot};
+use crate::support::{
+    Backend, ENGINEER, ENGINEER_2, Fab, TOKENS, TOOL, key, lot, postgres_database,
+};
 
 /// The longest any condition below may take to hold (polls run every 50 ms).
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -35,19 +37,42 @@ where
     }
 }
 
-/// A `fab apc` on the SQLite file in `dir`, syncing from `spec_url`.
-async fn start_apc(spec_url: &str, dir: tempfile::TempDir) -> Fab {
-    start(ProcessKind::Apc, spec_url, dir).await
+/// The database of a fab under test: a SQLite file in its directory, or a PostgreSQL
+/// database (its URL, and its admin URL and name to drop it).
+type Database = Option<(String, (String, String))>;
+
+async fn database(backend: Backend) -> Database {
+    match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(postgres_database().await),
+    }
 }
 
-/// A process of `kind` on the SQLite file in `dir`, syncing from `spec_url` as `fab-7`.
-async fn start(kind: ProcessKind, spec_url: &str, dir: tempfile::TempDir) -> Fab {
-    let database = format!("sqlite://{}", dir.path().join("fab.db").display());
+/// A `fab apc` on `database` (else a SQLite file in `dir`), syncing from `spec_url`.
+async fn start_apc(spec_url: &str, dir: tempfile::TempDir, database: Database) -> Fab {
+    start(ProcessKind::Apc, spec_url, dir, database).await
+}
+
+/// A process of `kind` on `database` (else a SQLite file in `dir`), syncing from `spec_url`
+/// as `fab-7`.
+async fn start(
+    kind: ProcessKind,
+    spec_url: &str,
+    dir: tempfile::TempDir,
+    database: Database,
+) -> Fab {
+    let (url, drop) = match database {
+        Some((url, drop)) => (url, Some(drop)),
+        None => (
+            format!("sqlite://{}", dir.path().join("fab.db").display()),
+            None,
+        ),
+    };
     let vars = [
         ("FAB_DATA_DIR", dir.path().display().to_string()),
         ("FAB_TOKENS", TOKENS.to_owned()),
         ("FAB_ID", FAB_ID.to_owned()),
-        ("DATABASE_URL", database),
+        ("DATABASE_URL", url),
         ("SPEC_URL", spec_url.to_owned()),
         ("SPEC_TOKEN", TOOL.to_owned()),
         ("SPEC_SYNC_INTERVAL", "50ms".to_owned()),
@@ -57,7 +82,7 @@ async fn start(kind: ProcessKind, spec_url: &str, dir: tempfile::TempDir) -> Fab
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    Fab::launch(kind, vars, dir, None).await
+    Fab::launch(kind, vars, dir, drop).await
 }
 
 fn sr_content(min: f64, max: f64) -> Value {
@@ -138,14 +163,30 @@ async fn subrecipe(fab: &Fab, name: &str) -> (StatusCode, Value) {
     (status, body)
 }
 
-/// Spec v2 released centrally reaches a running `fab apc`, which uses its limits and
-/// acknowledges it; with the spec service gone the apc keeps serving on v2, degraded, also
-/// after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_is_down() {
-    let central = Fab::start(crate::support::Backend::Sqlite).await;
+async fn a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_is_down_sqlite() {
+    a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_is_down(Backend::Sqlite)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_is_down_postgres() {
+    a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_is_down(
+        Backend::Postgres,
+    )
+    .await;
+}
+
+/// Spec v2 released centrally reaches a running `fab apc` (on `backend`), which uses its
+/// limits and acknowledges it; with the spec service gone the apc keeps serving on v2,
+/// degraded, also after a restart.
+async fn a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_is_down(
+    backend: Backend,
+) {
+    let central = Fab::start(Backend::Sqlite).await;
     let spec_url = format!("http://{}", central.addr);
-    let apc = start_apc(&spec_url, tempfile::tempdir().unwrap()).await;
+    let database = database(backend).await;
+    let apc = start_apc(&spec_url, tempfile::tempdir().unwrap(), database.clone()).await;
     apc.configure().await; // SR limits [30, 50] in the controller configuration, version 1
 
     // Nothing released yet: the configuration's limits, said so.
@@ -193,8 +234,8 @@ async fn a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_i
     assert_eq!(run["limits_from"], "spec", "{run}");
 
     // Restarted while the spec service is still down: v2 from its own database.
-    let dir = apc.stop_keeping_dir().await;
-    let apc = start_apc(&spec_url, dir).await;
+    let (dir, _same_database) = apc.stop_keeping_data().await;
+    let apc = start_apc(&spec_url, dir, database).await;
     let after = preview(&apc).await;
     assert_eq!(after["limits_from"], "spec", "{after}");
     assert_eq!(after["spec_version"], 2, "{after}");
@@ -216,10 +257,11 @@ async fn a_release_reaches_a_running_apc_which_keeps_it_while_the_spec_service_i
 /// good release is applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_that_fails_validation_is_not_half_applied_nor_acknowledged() {
-    let central = Fab::start(crate::support::Backend::Sqlite).await;
+    let central = Fab::start(Backend::Sqlite).await;
     let apc = start_apc(
         &format!("http://{}", central.addr),
         tempfile::tempdir().unwrap(),
+        None,
     )
     .await;
     apc.configure().await;
@@ -301,11 +343,12 @@ async fn a_release_that_fails_validation_is_not_half_applied_nor_acknowledged() 
 /// `fab fdc` evaluates samples against the FDC limits of the release it synced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_reaches_a_running_fdc_which_evaluates_with_its_limits() {
-    let central = Fab::start(crate::support::Backend::Sqlite).await;
+    let central = Fab::start(Backend::Sqlite).await;
     let fdc = start(
         ProcessKind::Fdc,
         &format!("http://{}", central.addr),
         tempfile::tempdir().unwrap(),
+        None,
     )
     .await;
     let batch = |at: u64, value: f64| {
@@ -363,7 +406,7 @@ async fn a_release_reaches_a_running_fdc_which_evaluates_with_its_limits() {
 /// newer release replaces it at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_fab_all_a_release_is_in_force_at_once() {
-    let fab = Fab::start(crate::support::Backend::Sqlite).await;
+    let fab = Fab::start(Backend::Sqlite).await;
     fab.configure().await;
     let v1 = draft(&fab, &sr_content(30.0, 50.0)).await;
     act(&fab, v1, "retire", ENGINEER).await; // the registry exists, nothing released

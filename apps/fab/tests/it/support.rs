@@ -57,6 +57,19 @@ fn with_database(base: &str, name: &str) -> String {
     }
 }
 
+/// A new, empty PostgreSQL database: its URL, and what [`Fab::launch`] needs to drop it.
+pub(crate) async fn postgres_database() -> (String, (String, String)) {
+    let admin_url = postgres_url();
+    let name = format!("fab_it_{:016x}", rand::random::<u64>());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    (with_database(&admin_url, &name), (admin_url, name))
+}
+
 impl Fab {
     pub(crate) async fn start(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -67,16 +80,9 @@ impl Fab {
         ];
         let mut database = None;
         if let Backend::Postgres = backend {
-            let admin_url = postgres_url();
-            let name = format!("fab_it_{:016x}", rand::random::<u64>());
-            let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
-            vars.push(("DATABASE_URL".to_owned(), with_database(&admin_url, &name)));
-            database = Some((admin_url, name));
+            let (url, created) = postgres_database().await;
+            vars.push(("DATABASE_URL".to_owned(), url));
+            database = Some(created);
         }
         Self::launch(ProcessKind::All, vars, dir, database).await
     }
@@ -119,13 +125,16 @@ impl Fab {
         self._dir.path()
     }
 
-    /// Stops the process and hands back its data directory (to start it again on it).
-    pub(crate) async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+    /// Stops the process and hands back its data directory and database (to start it again
+    /// on them).
+    pub(crate) async fn stop_keeping_data(
+        mut self,
+    ) -> (tempfile::TempDir, Option<(String, String)>) {
         let running = self.running.take().unwrap();
         let report = running.stop().await;
         assert!(report.is_clean(), "{report:?}");
         let dir = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self._dir, dir)
+        (std::mem::replace(&mut self._dir, dir), self.database.take())
     }
 
     pub(crate) async fn stop(mut self) {
