@@ -197,8 +197,10 @@ impl Component for SpecSync {
             return Ok(SpecView::from_store(fab));
         };
         let remote = Remote::new(url, &settings)?;
-        if settings.sync_interval.is_zero() {
-            return Err(invalid("SPEC_SYNC_INTERVAL must be more than 0".into()));
+        if settings.sync_interval.is_zero() || settings.timeout.is_zero() {
+            return Err(invalid(
+                "SPEC_SYNC_INTERVAL and SPEC_TIMEOUT must be more than 0".into(),
+            ));
         }
         let mut specs = FabSpecs::new(fab.clone());
         let mut since = Revision(0);
@@ -370,9 +372,20 @@ enum Problem {
     NotAcknowledged(SpecVersion, String),
 }
 
+impl Problem {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "unreachable",
+            Self::Refused(..) => "refused",
+            Self::Store(_) => "store",
+            Self::NotAcknowledged(..) => "not acknowledged",
+        }
+    }
+}
+
 impl Sync {
     async fn run(mut self, ctx: Context) -> Result<(), BoxError> {
-        let mut last_problem = String::new();
+        let mut last_problem: Option<&'static str> = None;
         loop {
             let outcome = tokio::select! {
                 () = ctx.stopping() => return Ok(()),
@@ -380,20 +393,19 @@ impl Sync {
             };
             match outcome {
                 Ok(()) => {
-                    if self.failing_since.take().is_some() || !last_problem.is_empty() {
+                    if self.failing_since.take().is_some() || last_problem.is_some() {
                         tracing::info!(fab = %self.fab, running = %self.running(), "spec sync healthy again");
                     }
-                    last_problem.clear();
+                    last_problem = None;
                     ctx.set_health(Health::Healthy);
                 }
                 Err(problem) => {
                     let message = self.describe(&problem);
                     // One log line per distinct problem, not one per poll.
-                    let kind = std::mem::discriminant(&problem);
-                    let key = format!("{kind:?}");
-                    if key != last_problem {
+                    let kind = problem.kind();
+                    if last_problem != Some(kind) {
                         tracing::warn!(fab = %self.fab, "{message}");
-                        last_problem = key;
+                        last_problem = Some(kind);
                     }
                     ctx.set_health(Health::degraded(message));
                 }
