@@ -27,6 +27,7 @@ use super::auth::{Caller, Role};
 use super::body::parse;
 use super::error::ApiError;
 use super::idempotency::{self, Failure, Write};
+use super::limits::LimitsFrom;
 use super::{AppState, now};
 use crate::bus::FabEvent;
 use crate::domain::apc::context::{Technology, ThreadKey};
@@ -202,6 +203,7 @@ struct Loaded {
     expected: Option<u64>,
     transitions: Vec<Transition>,
     limits: SrLimits,
+    limits_from: LimitsFrom,
 }
 
 async fn load_for_run(state: &AppState, key: &ThreadKey, at: Timestamp) -> Result<Loaded, Failure> {
@@ -228,7 +230,7 @@ async fn load_for_run(state: &AppState, key: &ThreadKey, at: Timestamp) -> Resul
         )
         .field("lot.thread")
     })?;
-    let limits = SrLimits::new(config.sr_min, config.sr_max, config.config.version().0)?;
+    let (limits, limits_from) = super::limits::sr_limits(state, key, &config).await?;
     let (mut thread, expected, mut transitions) = match state.store.thread(key).await? {
         Some(thread) => {
             let version = thread.version().0;
@@ -251,6 +253,7 @@ async fn load_for_run(state: &AppState, key: &ThreadKey, at: Timestamp) -> Resul
         expected,
         transitions,
         limits,
+        limits_from,
     })
 }
 
@@ -267,6 +270,7 @@ struct SubRecipe<'a> {
     pilot: Option<PilotReason>,
     thread_version: StateVersion,
     record: &'a RunRecord,
+    limits_from: LimitsFrom,
 }
 
 async fn subrecipe(
@@ -307,6 +311,7 @@ async fn subrecipe(
                 pilot: record.pilot,
                 thread_version: loaded.thread.version(),
                 record: &record,
+                limits_from: loaded.limits_from,
             },
         )?;
         let commit = ThreadCommit {
@@ -337,6 +342,7 @@ struct Preview {
     pilot: Option<PilotReason>,
     thread_version: StateVersion,
     spec_version: u32,
+    limits_from: LimitsFrom,
 }
 
 async fn preview(
@@ -362,6 +368,7 @@ async fn preview(
         pilot: checked.proposal().pilot,
         thread_version: checked.state_version(),
         spec_version: checked.limits().spec_version(),
+        limits_from: loaded.limits_from,
     })
     .into_response())
 }

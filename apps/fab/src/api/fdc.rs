@@ -2,7 +2,7 @@
 //!
 //! | route | who | what |
 //! |---|---|---|
-//! | `POST /v1/fdc/samples` | tool | a batch `{tool, parameter, samples: [{at, value}]}` evaluated against the released spec's limits; the alarms it raised |
+//! | `POST /v1/fdc/samples` | tool | a batch `{tool, parameter, samples: [{at, value}]}` evaluated against the limits of the spec in force (see [`super::limits`]); the alarms it raised |
 //! | `GET /v1/fdc/alarms?tool=&unacknowledged=true` | | alarms, newest first |
 //! | `POST /v1/fdc/alarms/{id}/ack` | engineer | `{note}`: acknowledges, releasing its hold on the tool |
 //! | `GET /v1/fdc/tools/{tool}/inhibit` | | whether the tool is inhibited, and by which alarms |
@@ -68,32 +68,12 @@ struct Evaluated<'a> {
     alarms: &'a [Alarm],
 }
 
-/// The released limits of `parameter`, if the released spec set has them.
+/// The limits of `parameter` in the spec in force (see [`super::limits`]), if it has them.
 async fn released_limits(
     state: &AppState,
     parameter: &Name,
 ) -> Result<Option<ParameterLimits>, Failure> {
-    let (registry, _) = state.store.spec_registry().await?;
-    let Some(set) = registry.released() else {
-        return Ok(None);
-    };
-    let Some(params) = set
-        .content
-        .fdc_limits
-        .iter()
-        .find(|p| p.parameter == *parameter)
-    else {
-        return Ok(None);
-    };
-    // Validated when the set was drafted; a failure here is a corrupt store, not the client's.
-    let limits =
-        ParameterLimits::new(LimitsVersion(set.version.0), params.clone()).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("released limits invalid: {e}"),
-            )
-        })?;
-    Ok(Some(limits))
+    super::limits::fdc_limits(state, parameter).await
 }
 
 fn new_alarm_id() -> AlarmId {

@@ -6,7 +6,9 @@
 //! - [`idempotency`]: a retried write gets the original response, stored with the effect;
 //! - [`apc`]: the APC service's routes;
 //! - [`spec`]: the central spec service's routes;
-//! - [`fdc`]: the FDC service's routes.
+//! - [`fdc`]: the FDC service's routes;
+//! - [`limits`]: where APC and FDC take their limits from (the spec in force, else the
+//!   controller configuration).
 
 pub mod apc;
 pub mod auth;
@@ -14,6 +16,7 @@ pub mod body;
 pub mod error;
 pub mod fdc;
 pub mod idempotency;
+pub mod limits;
 pub mod spec;
 
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use axum::response::IntoResponse;
 
 use crate::bus::Bus;
 use crate::domain::time::Timestamp;
+use crate::service::SpecView;
 use crate::store::Store;
 use auth::Tokens;
 use error::ApiError;
@@ -37,6 +41,8 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Where events go after their effect is committed.
     pub bus: Arc<dyn Bus>,
+    /// The spec in force: APC's SR limits and FDC's limits.
+    pub specs: SpecView,
 }
 
 impl std::fmt::Debug for AppState {

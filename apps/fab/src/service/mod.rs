@@ -1,14 +1,16 @@
 //! The orderly wiring of each process type: which components, in which order.
 //!
 //! ```text
-//! settings ─┐
-//! auth ─────┤
-//! db ── store ── http ── announce
+//! settings ── auth ──────────────────────────────┐
+//! db ── store ────────────────────────────────────┼── http ── announce
+//! (settings, spec-settings, store) ── spec-sync ──┘
 //! admin (first in, last out: probes answer until everything else has stopped)
 //! ```
 //!
 //! - `db` is an [`orderly_sql::SqlPool`] for SQLite or PostgreSQL, chosen by the URL's scheme;
 //! - `store` wraps it ([`Store`]) and, in the embedded default, applies the migrations;
+//! - `spec-sync` says which released spec set APC and FDC use, and in `fab apc` / `fab fdc`
+//!   with `SPEC_URL` syncs it from the central spec service ([`spec_sync`]);
 //! - `http` is an [`orderly_http::HttpServer`] serving the process's [`router`];
 //! - `announce` logs where the process listens, as URLs.
 //!
@@ -42,6 +44,7 @@
 //! ```
 
 mod settings;
+pub mod spec_sync;
 mod tokens;
 
 use std::net::SocketAddr;
@@ -54,6 +57,7 @@ use orderly_sql::{PoolSettings, SqlPool};
 use orderly_telemetry::Metrics;
 
 pub use settings::FabSettings;
+pub use spec_sync::{SpecSync, SpecSyncSettings, SpecView};
 
 use crate::api::auth::Tokens;
 use crate::api::{AppState, Services, router};
@@ -216,14 +220,28 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         })
     };
 
+    let spec_settings = system.add(
+        "spec-settings",
+        (),
+        Config::<SpecSyncSettings>::builder("SPEC")
+            .env(env.clone())
+            .build(),
+    );
+    let specs = system.add(
+        "spec-sync",
+        (settings, spec_settings, store),
+        SpecSync::new(kind),
+    );
+
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
     let services = kind.services();
-    let server = HttpServer::from_fn(move |(store, tokens): (Store, Tokens)| {
+    let server = HttpServer::from_fn(move |(store, tokens, specs): (Store, Tokens, SpecView)| {
         router(
             AppState {
                 store,
                 tokens,
                 bus: Arc::clone(&bus),
+                specs,
             },
             services,
         )
@@ -232,7 +250,7 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         Some(addr) => server.bind(addr),
         None => server.from_env(env),
     };
-    let http = system.add("http", (store, auth), server);
+    let http = system.add("http", (store, auth, specs), server);
     system.add_fn("announce", (http, admin), move |(http, admin): (ServerHandle, AdminHandle), _ctx| async move {
         tracing::info!(url = %url(http.local_addr()), "fab API listening");
         tracing::info!(url = %url(admin.local_addr()), "fab admin listening (/readyz, /livez, /metrics)");

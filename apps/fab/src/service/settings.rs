@@ -20,6 +20,9 @@ pub struct FabSettings {
     /// `FAB_TOKENS`: `role:token,…` with roles tool, engineer, admin. Unset in `fab all`'s
     /// embedded default: tokens are generated once into `<data_dir>/tokens.env`.
     pub tokens: Option<Secret<String>>,
+    /// `FAB_ID`: this fab's id, with which it acknowledges the spec release it runs
+    /// (default `fab-1`).
+    pub id: String,
 }
 
 impl Default for FabSettings {
@@ -27,6 +30,7 @@ impl Default for FabSettings {
         Self {
             data_dir: PathBuf::from("fab-data"),
             tokens: None,
+            id: "fab-1".to_owned(),
         }
     }
 }

@@ -41,6 +41,11 @@ pub fn migrator() -> Migrator {
             migration(1, "apc", include_str!("../../migrations/0001_apc.sql")),
             migration(2, "spec", include_str!("../../migrations/0002_spec.sql")),
             migration(3, "fdc", include_str!("../../migrations/0003_fdc.sql")),
+            migration(
+                4,
+                "spec applied",
+                include_str!("../../migrations/0004_spec_applied.sql"),
+            ),
         ]),
         ..Migrator::DEFAULT
     }
@@ -424,6 +429,7 @@ impl Store {
     }
 }
 
+mod applied;
 mod fdc;
 mod spec;
 pub use fdc::MonitorCommit;

@@ -9,4 +9,5 @@ mod process;
 mod shutdown;
 mod simulate;
 mod spec;
+mod specsync;
 mod support;

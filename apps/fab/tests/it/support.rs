@@ -10,8 +10,9 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use orderly::{Env, Running};
+use orderly::{Env, Running, Status};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 pub(crate) const TOOL: &str = "tool-token-0001";
 pub(crate) const ENGINEER: &str = "engineer-token-0001";
@@ -56,6 +57,19 @@ fn with_database(base: &str, name: &str) -> String {
     }
 }
 
+/// A new, empty PostgreSQL database: its URL, and what [`Fab::launch`] needs to drop it.
+pub(crate) async fn postgres_database() -> (String, (String, String)) {
+    let admin_url = postgres_url();
+    let name = format!("fab_it_{:016x}", rand::random::<u64>());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    (with_database(&admin_url, &name), (admin_url, name))
+}
+
 impl Fab {
     pub(crate) async fn start(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -66,17 +80,20 @@ impl Fab {
         ];
         let mut database = None;
         if let Backend::Postgres = backend {
-            let admin_url = postgres_url();
-            let name = format!("fab_it_{:016x}", rand::random::<u64>());
-            let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
-            vars.push(("DATABASE_URL".to_owned(), with_database(&admin_url, &name)));
-            database = Some((admin_url, name));
+            let (url, created) = postgres_database().await;
+            vars.push(("DATABASE_URL".to_owned(), url));
+            database = Some(created);
         }
+        Self::launch(ProcessKind::All, vars, dir, database).await
+    }
+
+    /// Starts a process of `kind` on `vars` (its data in `dir`, `database` dropped at stop).
+    pub(crate) async fn launch(
+        kind: ProcessKind,
+        vars: Vec<(String, String)>,
+        dir: tempfile::TempDir,
+        database: Option<(String, String)>,
+    ) -> Self {
         let env = Env::from_pairs(vars);
         let options = Options {
             bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -84,7 +101,7 @@ impl Fab {
             migrations: Some(Migrations::AtStart),
             ..Options::default()
         };
-        let built = service::build(ProcessKind::All, &env, options);
+        let built = service::build(kind, &env, options);
         let running = built.system.build().unwrap().start().await.unwrap();
         let addr = running.resource(built.http).unwrap().local_addr();
         let store = running.resource(built.store).unwrap();
@@ -96,6 +113,28 @@ impl Fab {
             _dir: dir,
             database,
         }
+    }
+
+    /// The process's status (component health included).
+    pub(crate) fn status(&self) -> watch::Receiver<Status> {
+        self.running.as_ref().unwrap().status()
+    }
+
+    /// Where the process keeps its files.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Stops the process and hands back its data directory and database (to start it again
+    /// on them).
+    pub(crate) async fn stop_keeping_data(
+        mut self,
+    ) -> (tempfile::TempDir, Option<(String, String)>) {
+        let running = self.running.take().unwrap();
+        let report = running.stop().await;
+        assert!(report.is_clean(), "{report:?}");
+        let dir = tempfile::tempdir().unwrap();
+        (std::mem::replace(&mut self._dir, dir), self.database.take())
     }
 
     pub(crate) async fn stop(mut self) {
