@@ -11,22 +11,23 @@
 //! | `GET /v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}` | open | a thread's state |
 //! | `POST /v1/apc/threads/{…}/reset`, `/freeze`, `/unfreeze` | engineer | thread control |
 //!
-//! Every write is idempotent ([`super::idempotency`]) and commits its effect before answering.
+//! Every write is idempotent ([`super::idempotency`]) and commits its effect before answering;
+//! its prologue (auth, role, path, key, body) is the [`Write`] extractor.
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, Role};
-use super::body::parse;
 use super::error::ApiError;
-use super::idempotency::{self, Failure, Write};
+use super::idempotency::{self, Failure, Key};
+use super::write::{Write, WriteBody};
 use super::{AppState, now};
 use crate::bus::FabEvent;
 use crate::domain::apc::context::{Technology, ThreadKey};
@@ -93,6 +94,11 @@ struct NewConfig {
     sr_limits: Limits,
 }
 
+impl WriteBody for NewConfig {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "creating a controller configuration";
+}
+
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Limits {
@@ -108,24 +114,12 @@ struct ConfigView<'a> {
     sr_limits: Limits,
 }
 
-async fn create_config(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        caller.require(Role::Engineer, "creating a controller configuration")?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: NewConfig = parse(&headers, &body)?;
-        Ok::<_, ApiError>((write, request))
-    };
-    let (write, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+async fn create_config(State(state): State<AppState>, write: Write<NewConfig>) -> Response {
+    let Write {
+        key: write,
+        body: request,
+        ..
+    } = write;
     let scope = scope(&request.product, request.technology, &request.layer);
     let (state, write, request, scope) = (&state, &write, &request, &scope);
     let (response, _) = idempotency::run(state, write, move || async move {
@@ -269,28 +263,25 @@ struct SubRecipe<'a> {
     record: &'a RunRecord,
 }
 
-async fn subrecipe(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: SubRecipeRequest = parse(&headers, &body)?;
-        let needed = match request.mode {
-            ModeRequest::Recommend { .. } => Role::Engineer,
-            _ => Role::Tool,
-        };
-        write.caller.require(needed, "this mode")?;
-        Ok::<_, ApiError>((write, request))
-    };
-    let (write, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+impl WriteBody for SubRecipeRequest {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "requesting a sub recipe";
+
+    /// Recommend mode (an SR by hand) needs an engineer.
+    fn check(&self, caller: &Caller) -> Result<(), ApiError> {
+        match self.mode {
+            ModeRequest::Recommend { .. } => caller.require(Role::Engineer, "this mode"),
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn subrecipe(State(state): State<AppState>, write: Write<SubRecipeRequest>) -> Response {
+    let Write {
+        key: write,
+        body: request,
+        ..
+    } = write;
     let (state, write, request) = (&state, &write, &request);
     let (response, published) = idempotency::run(state, write, move || async move {
         let at = now();
@@ -342,10 +333,10 @@ struct Preview {
 async fn preview(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: SubRecipeRequest = parse(&headers, &body)?;
+    let request: SubRecipeRequest = super::body::parse(&headers, &body)?;
     if matches!(request.mode, ModeRequest::Recommend { .. }) {
         caller.require(Role::Engineer, "recommend mode")?;
     }
@@ -369,7 +360,7 @@ async fn preview(
 /// A thread change made by `event` on the thread of `key`, answered by `view`.
 async fn change_thread(
     state: &AppState,
-    write: &Write,
+    write: &Key,
     key: Option<&ThreadKey>,
     run: Option<&Name>,
     event: impl Fn(Timestamp) -> ThreadEvent,
@@ -450,29 +441,40 @@ struct Applied {
     at: Option<Timestamp>,
 }
 
-async fn applied(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let Path(run) = path.map_err(|e| path_error(&e))?;
-        let run = Name::parse("run", run)?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: Applied = parse(&headers, &body)?;
-        if !request.sr.is_finite() {
-            return Err(ApiError::unprocessable("sr must be a finite number").field("sr"));
+impl WriteBody for Applied {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "reporting the applied SR";
+
+    fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        if self.sr.is_finite() {
+            Ok(())
+        } else {
+            Err(ApiError::unprocessable("sr must be a finite number").field("sr"))
         }
-        Ok((write, run, request))
-    };
-    let (write, run, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+    }
+}
+
+/// The run named by the path `/v1/apc/runs/{run}/…`.
+#[derive(Debug)]
+struct RunAt(Name);
+
+impl FromRequestParts<AppState> for RunAt {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(run) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| path_error(&e))?;
+        Ok(Self(Name::parse("run", run)?))
+    }
+}
+
+async fn applied(State(state): State<AppState>, write: Write<Applied, RunAt>) -> Response {
+    let Write {
+        key: write,
+        path: RunAt(run),
+        body: request,
+    } = write;
     let event = |at: Timestamp| ThreadEvent::SrReported {
         run: run.clone(),
         sr: request.sr,
@@ -481,26 +483,25 @@ async fn applied(
     change_thread(&state, &write, None, Some(&run), event, None).await
 }
 
-async fn metrology(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let measurement: Measurement = parse(&headers, &body)?;
-        if !measurement.value.is_finite() {
-            return Err(ApiError::unprocessable("value must be a finite number").field("value"));
+impl WriteBody for Measurement {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "reporting a measurement";
+
+    fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        if self.value.is_finite() {
+            Ok(())
+        } else {
+            Err(ApiError::unprocessable("value must be a finite number").field("value"))
         }
-        Ok((write, measurement))
-    };
-    let (write, measurement) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+    }
+}
+
+async fn metrology(State(state): State<AppState>, write: Write<Measurement>) -> Response {
+    let Write {
+        key: write,
+        body: measurement,
+        ..
+    } = write;
     let event = |_| ThreadEvent::Measured(measurement.clone());
     change_thread(
         &state,
@@ -515,16 +516,27 @@ async fn metrology(
 
 type ThreadPath = Path<(String, String, String, String, String, String)>;
 
-fn thread_key(path: Result<ThreadPath, PathRejection>) -> Result<ThreadKey, ApiError> {
-    let Path((fab, tool, product, tech, layer, reticle)) = path.map_err(|e| path_error(&e))?;
-    Ok(ThreadKey {
-        fab: Name::parse("fab", fab)?,
-        tool: Name::parse("tool", tool)?,
-        product: Name::parse("product", product)?,
-        technology: technology(&tech)?,
-        layer: Name::parse("layer", layer)?,
-        reticle: Name::parse("reticle", reticle)?,
-    })
+/// The thread named by the path `/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}`.
+#[derive(Debug)]
+struct ThreadAt(ThreadKey);
+
+impl FromRequestParts<AppState> for ThreadAt {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path((fab, tool, product, tech, layer, reticle)) =
+            ThreadPath::from_request_parts(parts, state)
+                .await
+                .map_err(|e| path_error(&e))?;
+        Ok(Self(ThreadKey {
+            fab: Name::parse("fab", fab)?,
+            tool: Name::parse("tool", tool)?,
+            product: Name::parse("product", product)?,
+            technology: technology(&tech)?,
+            layer: Name::parse("layer", layer)?,
+            reticle: Name::parse("reticle", reticle)?,
+        }))
+    }
 }
 
 /// A thread as inspected.
@@ -543,9 +555,8 @@ struct ThreadView<'a> {
 
 async fn inspect(
     State(state): State<AppState>,
-    path: Result<ThreadPath, PathRejection>,
+    ThreadAt(key): ThreadAt,
 ) -> Result<Response, ApiError> {
-    let key = thread_key(path)?;
     let thread = state
         .store
         .thread(&key)
@@ -572,18 +583,37 @@ struct Because {
     reason: String,
 }
 
-/// The reason of a reset or freeze: 1–500 characters, no control characters.
-fn reason(reason: String) -> Result<String, ApiError> {
-    let ok = !reason.trim().is_empty()
-        && reason.chars().count() <= 500
-        && !reason.chars().any(char::is_control);
-    if ok {
-        Ok(reason)
-    } else {
-        Err(ApiError::unprocessable(
-            "reason must be 1 to 500 characters without control characters",
-        )
-        .field("reason"))
+/// Reset and freeze: the reason is 1–500 characters, no control characters.
+impl WriteBody for Because {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "thread control";
+
+    fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        let reason = &self.reason;
+        let ok = !reason.trim().is_empty()
+            && reason.chars().count() <= 500
+            && !reason.chars().any(char::is_control);
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::unprocessable(
+                "reason must be 1 to 500 characters without control characters",
+            )
+            .field("reason"))
+        }
+    }
+}
+
+/// Unfreeze: no body (whatever is sent is ignored).
+#[derive(Debug, Deserialize)]
+struct Unfreeze;
+
+impl WriteBody for Unfreeze {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "thread control";
+
+    fn from_body(_: &axum::http::HeaderMap, _: &axum::body::Bytes) -> Result<Self, ApiError> {
+        Ok(Self)
     }
 }
 
@@ -598,24 +628,13 @@ enum Control {
 async fn control(
     state: AppState,
     control: Control,
-    caller: Caller,
-    path: Result<ThreadPath, PathRejection>,
-    (method, uri, headers, body): (Method, Uri, HeaderMap, Bytes),
+    write: Key,
+    key: ThreadKey,
+    why: String,
 ) -> Response {
-    let result = async {
-        caller.require(Role::Engineer, "thread control")?;
-        let key = thread_key(path)?;
-        let by = Name::parse("by", caller.principal.clone())?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let why = match control {
-            Control::Unfreeze => String::new(),
-            Control::Reset | Control::Freeze => reason(parse::<Because>(&headers, &body)?.reason)?,
-        };
-        Ok::<_, ApiError>((write, key, by, why))
-    };
-    let (write, key, by, why) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
+    let by = match Name::parse("by", write.caller.principal.clone()) {
+        Ok(by) => by,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let event = |at| match control {
         Control::Reset => ThreadEvent::Reset {
@@ -633,59 +652,29 @@ async fn control(
     change_thread(&state, &write, Some(&key), None, event, None).await
 }
 
-async fn reset(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<ThreadPath, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(
-        state,
-        Control::Reset,
-        caller,
-        path,
-        (method, uri, headers, body),
-    )
-    .await
+async fn reset(State(state): State<AppState>, write: Write<Because, ThreadAt>) -> Response {
+    let Write {
+        key,
+        path: ThreadAt(thread),
+        body,
+    } = write;
+    control(state, Control::Reset, key, thread, body.reason).await
 }
 
-async fn freeze(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<ThreadPath, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(
-        state,
-        Control::Freeze,
-        caller,
-        path,
-        (method, uri, headers, body),
-    )
-    .await
+async fn freeze(State(state): State<AppState>, write: Write<Because, ThreadAt>) -> Response {
+    let Write {
+        key,
+        path: ThreadAt(thread),
+        body,
+    } = write;
+    control(state, Control::Freeze, key, thread, body.reason).await
 }
 
-async fn unfreeze(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<ThreadPath, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(
-        state,
-        Control::Unfreeze,
-        caller,
-        path,
-        (method, uri, headers, body),
-    )
-    .await
+async fn unfreeze(State(state): State<AppState>, write: Write<Unfreeze, ThreadAt>) -> Response {
+    let Write {
+        key,
+        path: ThreadAt(thread),
+        ..
+    } = write;
+    control(state, Control::Unfreeze, key, thread, String::new()).await
 }

@@ -11,18 +11,18 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, Role};
-use super::body::parse;
 use super::error::ApiError;
-use super::idempotency::{self, Failure, Write};
+use super::idempotency::{self, Failure};
+use super::write::{Write, WriteBody};
 use super::{AppState, now};
 use crate::domain::fdc::Sample;
 use crate::domain::fdc::alarm::{Alarm, AlarmError, AlarmId};
@@ -59,6 +59,21 @@ struct Batch {
     tool: Name,
     parameter: Name,
     samples: Vec<Sample>,
+}
+
+impl WriteBody for Batch {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "sending samples";
+
+    fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        if self.samples.is_empty() || self.samples.len() > MAX_BATCH {
+            return Err(ApiError::unprocessable(format!(
+                "samples must hold 1 to {MAX_BATCH} readings"
+            ))
+            .field("samples"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -101,29 +116,12 @@ fn new_alarm_id() -> AlarmId {
     AlarmId(rand::random::<u64>() >> 1)
 }
 
-async fn samples(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let batch: Batch = parse(&headers, &body)?;
-        if batch.samples.is_empty() || batch.samples.len() > MAX_BATCH {
-            return Err(ApiError::unprocessable(format!(
-                "samples must hold 1 to {MAX_BATCH} readings"
-            ))
-            .field("samples"));
-        }
-        Ok((write, batch))
-    };
-    let (write, batch) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+async fn samples(State(state): State<AppState>, write: Write<Batch>) -> Response {
+    let Write {
+        key: write,
+        body: batch,
+        ..
+    } = write;
     let (state, write, batch) = (&state, &write, &batch);
     let (response, _) = idempotency::run(state, write, move || async move {
         let limits = released_limits(state, &batch.parameter)
@@ -224,29 +222,38 @@ struct Note {
     note: String,
 }
 
-async fn acknowledge(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        caller.require(Role::Engineer, "acknowledging an alarm")?;
-        let Path(id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+impl WriteBody for Note {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "acknowledging an alarm";
+}
+
+/// The alarm named by the path `/v1/fdc/alarms/{id}/…`.
+#[derive(Debug)]
+struct AlarmAt(AlarmId);
+
+impl FromRequestParts<AppState> for AlarmAt {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e: PathRejection| ApiError::bad_request(e.body_text()))?;
         let id = id.parse().map(AlarmId).map_err(|_| {
             ApiError::unprocessable(format!("alarm id must be an integer, not {id:?}")).field("id")
         })?;
-        let by = Name::parse("by", caller.principal.clone())?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let note: Note = parse(&headers, &body)?;
-        Ok::<_, ApiError>((write, id, by, note))
-    };
-    let (write, id, by, note) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
+        Ok(Self(id))
+    }
+}
+
+async fn acknowledge(State(state): State<AppState>, write: Write<Note, AlarmAt>) -> Response {
+    let Write {
+        key: write,
+        path: AlarmAt(id),
+        body: note,
+    } = write;
+    let by = match Name::parse("by", write.caller.principal.clone()) {
+        Ok(by) => by,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let (state, write, by, note) = (&state, &write, &by, &note);
     let (response, _) = idempotency::run(state, write, move || async move {

@@ -22,16 +22,18 @@ pub const MAX_KEY_LEN: usize = 200;
 /// before the client is told to retry.
 const MAX_ATTEMPTS: u32 = 32;
 
-/// One write request: who, with which key, of which request.
+/// The idempotency key of one write request, with who sent it and the request's fingerprint.
+/// [`super::write::Write`] builds it; handlers pass it to [`run`] and build answers with
+/// [`Key::reply`].
 #[derive(Clone, Debug)]
-pub struct Write {
+pub struct Key {
     /// The caller.
     pub caller: Caller,
     key: String,
     hash: String,
 }
 
-impl Write {
+impl Key {
     /// The write's key from the headers, and the fingerprint of the request.
     ///
     /// # Errors
@@ -128,11 +130,7 @@ impl_failure_from_domain!(
 /// under the same key is a 422), else `attempt` until it commits; a lost race recomputes it.
 /// `attempt` must store its [`Reply`] in the transaction of its effect; what else it returns
 /// (an event to publish once committed) comes back with the response, `None` for a replay.
-pub async fn run<F, Fut, E>(
-    state: &AppState,
-    write: &Write,
-    mut attempt: F,
-) -> (Response, Option<E>)
+pub async fn run<F, Fut, E>(state: &AppState, write: &Key, mut attempt: F) -> (Response, Option<E>)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(Reply, E), Failure>>,

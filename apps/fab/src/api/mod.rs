@@ -4,6 +4,8 @@
 //! - [`body`]: JSON bodies read so that any bad input is a 4xx naming the field;
 //! - [`auth`]: bearer tokens and roles;
 //! - [`idempotency`]: a retried write gets the original response, stored with the effect;
+//! - [`write`]: the extractor [`write::Write`] that runs the prologue of every write (auth,
+//!   role, path, idempotency key, body) — start there to add a write route;
 //! - [`apc`]: the APC service's routes;
 //! - [`spec`]: the central spec service's routes;
 //! - [`fdc`]: the FDC service's routes.
@@ -15,6 +17,7 @@ pub mod error;
 pub mod fdc;
 pub mod idempotency;
 pub mod spec;
+pub mod write;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

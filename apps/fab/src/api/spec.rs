@@ -13,18 +13,18 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Caller, Role};
-use super::body::parse;
+use super::auth::Role;
 use super::error::ApiError;
-use super::idempotency::{self, Failure, Write};
+use super::idempotency::{self, Failure, Key};
+use super::write::{Write, WriteBody};
 use super::{AppState, now};
 use crate::domain::name::Name;
 use crate::domain::spec::{
@@ -69,6 +69,11 @@ struct NewSet {
     content: SpecContent,
 }
 
+impl WriteBody for NewSet {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "creating a spec set";
+}
+
 /// What a change to a set answers.
 #[derive(Debug, Serialize)]
 struct SetChanged {
@@ -80,7 +85,7 @@ struct SetChanged {
 /// Applies `change` to the stored registry and commits it with the reply `answer` builds.
 async fn change_registry<T>(
     state: &AppState,
-    write: &Write,
+    write: &Key,
     status: StatusCode,
     change: impl Fn(&mut SpecRegistry, Name, Timestamp) -> Result<T, SpecError>,
     answer: impl Fn(&SpecRegistry, &T) -> Option<SetChanged>,
@@ -122,24 +127,12 @@ fn view(registry: &SpecRegistry, version: SpecVersion) -> Option<SetChanged> {
     })
 }
 
-async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        caller.require(Role::Engineer, "creating a spec set")?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: NewSet = parse(&headers, &body)?;
-        Ok::<_, ApiError>((write, request))
-    };
-    let (write, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+async fn create(State(state): State<AppState>, write: Write<NewSet>) -> Response {
+    let Write {
+        key: write,
+        body: request,
+        ..
+    } = write;
     let content = &request.content;
     change_registry(
         &state,
@@ -165,30 +158,50 @@ fn version(
     Ok((version, action))
 }
 
-async fn transition(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<Path<(String, String)>, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
+/// A set's approval, release or retirement: no body (whatever is sent is ignored).
+#[derive(Debug, Deserialize)]
+struct Transition;
+
+impl WriteBody for Transition {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "changing a spec set";
+
+    fn from_body(_: &axum::http::HeaderMap, _: &axum::body::Bytes) -> Result<Self, ApiError> {
+        Ok(Self)
+    }
+}
+
+/// The path `/v1/spec/sets/{version}/{action}`: an unknown action is a 404.
+#[derive(Debug)]
+struct SetAction {
+    version: SpecVersion,
+    action: String,
+}
+
+impl FromRequestParts<AppState> for SetAction {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let path = Path::<(String, String)>::from_request_parts(parts, state).await;
         let (version, action) = version(path)?;
         if !matches!(action.as_str(), "approve" | "release" | "retire") {
             return Err(ApiError::not_found(
                 "no such route: the actions are approve, release and retire",
             ));
         }
-        caller.require(Role::Engineer, "changing a spec set")?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        Ok((write, version, action))
-    };
-    let (write, version, action) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+        Ok(Self { version, action })
+    }
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    write: Write<Transition, SetAction>,
+) -> Response {
+    let Write {
+        key: write,
+        path: SetAction { version, action },
+        ..
+    } = write;
     let action = action.as_str();
     change_registry(
         &state,
@@ -246,23 +259,17 @@ struct Ack {
     version: SpecVersion,
 }
 
-async fn acknowledge(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: Ack = parse(&headers, &body)?;
-        Ok::<_, ApiError>((write, request))
-    };
-    let (write, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+impl WriteBody for Ack {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "acknowledging a spec release";
+}
+
+async fn acknowledge(State(state): State<AppState>, write: Write<Ack>) -> Response {
+    let Write {
+        key: write,
+        body: request,
+        ..
+    } = write;
     let request = &request;
     change_registry(
         &state,
