@@ -15,14 +15,15 @@
 //! its prologue (auth, role, path, key, body) is the [`Write`] extractor.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
 use super::error::ApiError;
@@ -44,23 +45,19 @@ use crate::domain::name::Name;
 use crate::domain::time::Timestamp;
 use crate::store::{StoredConfig, ThreadCommit};
 
-/// The APC routes (state: [`AppState`]).
-pub fn routes() -> Router<AppState> {
-    const THREAD: &str = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}";
-    Router::new()
-        .route("/v1/apc/configs", post(create_config))
-        .route(
-            "/v1/apc/configs/{product}/{technology}/{layer}",
-            get(latest_config),
-        )
-        .route("/v1/apc/subrecipe", post(subrecipe))
-        .route("/v1/apc/subrecipe/preview", post(preview))
-        .route("/v1/apc/runs/{run}/applied", post(applied))
-        .route("/v1/apc/metrology", post(metrology))
-        .route(THREAD, get(inspect))
-        .route(&format!("{THREAD}/reset"), post(reset))
-        .route(&format!("{THREAD}/freeze"), post(freeze))
-        .route(&format!("{THREAD}/unfreeze"), post(unfreeze))
+/// The APC routes (state: [`AppState`]), each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_config))
+        .routes(routes!(latest_config))
+        .routes(routes!(subrecipe))
+        .routes(routes!(preview))
+        .routes(routes!(applied))
+        .routes(routes!(metrology))
+        .routes(routes!(inspect))
+        .routes(routes!(reset))
+        .routes(routes!(freeze))
+        .routes(routes!(unfreeze))
 }
 
 /// The scope a configuration applies to: every thread of a product, node and layer.
@@ -84,7 +81,7 @@ fn path_error(e: &PathRejection) -> ApiError {
 }
 
 /// `POST /v1/apc/configs`: the body of a new configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewConfig {
     product: Name,
@@ -99,14 +96,14 @@ impl WriteBody for NewConfig {
     const WHAT: &'static str = "creating a controller configuration";
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Limits {
     min: f64,
     max: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ConfigView<'a> {
     scope: &'a str,
     version: ConfigVersion,
@@ -114,6 +111,16 @@ struct ConfigView<'a> {
     sr_limits: Limits,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/configs",
+    tag = "apc",
+    description = "Engineer: a new controller configuration version of a scope (stability checked)",
+    params(("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = NewConfig,
+    responses((status = 201, body = ConfigView<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn create_config(State(state): State<AppState>, write: Write<NewConfig>) -> Response {
     let Write {
         key: write,
@@ -161,6 +168,14 @@ async fn create_config(State(state): State<AppState>, write: Write<NewConfig>) -
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apc/configs/{product}/{technology}/{layer}",
+    tag = "apc",
+    description = "The scope's latest configuration",
+    params(("product" = String, Path), ("technology" = Technology, Path), ("layer" = String, Path)),
+    responses((status = 200, body = ConfigView<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn latest_config(
     State(state): State<AppState>,
     path: Result<Path<(String, String, String)>, PathRejection>,
@@ -254,7 +269,7 @@ fn new_run_id() -> Result<Name, ApiError> {
 }
 
 /// The answer to a sub-recipe request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SubRecipe<'a> {
     run: &'a Name,
     sr: f64,
@@ -276,6 +291,16 @@ impl WriteBody for SubRecipeRequest {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/subrecipe",
+    tag = "apc",
+    description = "Tool (recommend mode: engineer): the SR of a run, logged before it is answered",
+    params(("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = SubRecipeRequest,
+    responses((status = 200, body = SubRecipe<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn subrecipe(State(state): State<AppState>, write: Write<SubRecipeRequest>) -> Response {
     let Write {
         key: write,
@@ -321,7 +346,7 @@ async fn subrecipe(State(state): State<AppState>, write: Write<SubRecipeRequest>
 }
 
 /// The answer to a preview.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Preview {
     sr: f64,
     computed_sr: f64,
@@ -330,6 +355,15 @@ struct Preview {
     spec_version: u32,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/subrecipe/preview",
+    tag = "apc",
+    description = "Any token: what subrecipe would answer, changing nothing (not idempotent-keyed: it writes nothing)",
+    request_body = SubRecipeRequest,
+    responses((status = 200, body = Preview), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn preview(
     State(state): State<AppState>,
     caller: Caller,
@@ -424,7 +458,7 @@ async fn change_thread(
 }
 
 /// The answer to a thread change.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ThreadChanged {
     thread: String,
     thread_version: StateVersion,
@@ -433,7 +467,7 @@ struct ThreadChanged {
     disposition: Option<Disposition>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Applied {
     sr: f64,
@@ -469,6 +503,16 @@ impl FromRequestParts<AppState> for RunAt {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/runs/{run}/applied",
+    tag = "apc",
+    description = "Tool: the SR the tool really applied",
+    params(("run" = String, Path), ("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Applied,
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn applied(State(state): State<AppState>, write: Write<Applied, RunAt>) -> Response {
     let Write {
         key: write,
@@ -496,6 +540,16 @@ impl WriteBody for Measurement {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/metrology",
+    tag = "apc",
+    description = "Tool: a measurement (idempotent by its id too)",
+    params(("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Measurement,
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn metrology(State(state): State<AppState>, write: Write<Measurement>) -> Response {
     let Write {
         key: write,
@@ -540,7 +594,7 @@ impl FromRequestParts<AppState> for ThreadAt {
 }
 
 /// A thread as inspected.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ThreadView<'a> {
     thread: String,
     version: StateVersion,
@@ -553,6 +607,14 @@ struct ThreadView<'a> {
     measurements: usize,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}",
+    tag = "apc",
+    description = "A thread's state",
+    params(("fab" = String, Path), ("tool" = String, Path), ("product" = String, Path), ("technology" = Technology, Path), ("layer" = String, Path), ("reticle" = String, Path)),
+    responses((status = 200, body = ThreadView<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn inspect(
     State(state): State<AppState>,
     ThreadAt(key): ThreadAt,
@@ -577,7 +639,7 @@ async fn inspect(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Because {
     reason: String,
@@ -605,7 +667,7 @@ impl WriteBody for Because {
 }
 
 /// Unfreeze: no body (whatever is sent is ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct Unfreeze;
 
 impl WriteBody for Unfreeze {
@@ -652,6 +714,16 @@ async fn control(
     change_thread(&state, &write, Some(&key), None, event, None).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}/reset",
+    tag = "apc",
+    description = "Engineer: reset the thread (its next run is a pilot)",
+    params(("fab" = String, Path), ("tool" = String, Path), ("product" = String, Path), ("technology" = Technology, Path), ("layer" = String, Path), ("reticle" = String, Path), ("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Because,
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn reset(State(state): State<AppState>, write: Write<Because, ThreadAt>) -> Response {
     let Write {
         key,
@@ -661,6 +733,16 @@ async fn reset(State(state): State<AppState>, write: Write<Because, ThreadAt>) -
     control(state, Control::Reset, key, thread, body.reason).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}/freeze",
+    tag = "apc",
+    description = "Engineer: freeze the thread at its current SR",
+    params(("fab" = String, Path), ("tool" = String, Path), ("product" = String, Path), ("technology" = Technology, Path), ("layer" = String, Path), ("reticle" = String, Path), ("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Because,
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn freeze(State(state): State<AppState>, write: Write<Because, ThreadAt>) -> Response {
     let Write {
         key,
@@ -670,6 +752,15 @@ async fn freeze(State(state): State<AppState>, write: Write<Because, ThreadAt>) 
     control(state, Control::Freeze, key, thread, body.reason).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}/unfreeze",
+    tag = "apc",
+    description = "Engineer: unfreeze the thread (no body)",
+    params(("fab" = String, Path), ("tool" = String, Path), ("product" = String, Path), ("technology" = Technology, Path), ("layer" = String, Path), ("reticle" = String, Path), ("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn unfreeze(State(state): State<AppState>, write: Write<Unfreeze, ThreadAt>) -> Response {
     let Write {
         key,

@@ -10,14 +10,15 @@
 //! The APC refuses sub recipes for an inhibited tool (409).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
 use super::error::ApiError;
@@ -34,13 +35,13 @@ use crate::store::MonitorCommit;
 /// The most samples in one batch.
 pub const MAX_BATCH: usize = 10_000;
 
-/// The FDC routes (state: [`AppState`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/fdc/samples", post(samples))
-        .route("/v1/fdc/alarms", get(alarms))
-        .route("/v1/fdc/alarms/{id}/ack", post(acknowledge))
-        .route("/v1/fdc/tools/{tool}/inhibit", get(inhibit))
+/// The FDC routes (state: [`AppState`]), each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(samples))
+        .routes(routes!(alarms))
+        .routes(routes!(acknowledge))
+        .routes(routes!(inhibit))
 }
 
 impl From<AlarmError> for ApiError {
@@ -53,7 +54,7 @@ impl From<AlarmError> for ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Batch {
     tool: Name,
@@ -76,7 +77,7 @@ impl WriteBody for Batch {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Evaluated<'a> {
     samples: usize,
     limits_version: LimitsVersion,
@@ -116,6 +117,16 @@ fn new_alarm_id() -> AlarmId {
     AlarmId(rand::random::<u64>() >> 1)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/fdc/samples",
+    tag = "fdc",
+    description = "Tool: a batch of samples evaluated against the released spec's limits; the alarms it raised",
+    params(("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Batch,
+    responses((status = 200, body = Evaluated<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn samples(State(state): State<AppState>, write: Write<Batch>) -> Response {
     let Write {
         key: write,
@@ -194,7 +205,8 @@ async fn samples(State(state): State<AppState>, write: Write<Batch>) -> Response
     response
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AlarmQuery {
     #[serde(default)]
     tool: Option<String>,
@@ -202,6 +214,14 @@ struct AlarmQuery {
     unacknowledged: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/fdc/alarms",
+    tag = "fdc",
+    description = "Alarms, newest first",
+    params(AlarmQuery),
+    responses((status = 200, body = Vec<Alarm>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn alarms(
     State(state): State<AppState>,
     query: Result<Query<AlarmQuery>, QueryRejection>,
@@ -216,7 +236,7 @@ async fn alarms(
     Ok(Json(alarms).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Note {
     note: String,
@@ -245,6 +265,16 @@ impl FromRequestParts<AppState> for AlarmAt {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/fdc/alarms/{id}/ack",
+    tag = "fdc",
+    description = "Engineer: acknowledges an alarm, releasing its hold on the tool",
+    params(("id" = u64, Path), ("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Note,
+    responses((status = 200, body = Alarm), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn acknowledge(State(state): State<AppState>, write: Write<Note, AlarmAt>) -> Response {
     let Write {
         key: write,
@@ -277,13 +307,21 @@ async fn acknowledge(State(state): State<AppState>, write: Write<Note, AlarmAt>)
     response
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Inhibit {
     tool: Name,
     inhibited: bool,
     holding: Vec<AlarmId>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/fdc/tools/{tool}/inhibit",
+    tag = "fdc",
+    description = "Whether the tool is inhibited, and by which alarms",
+    params(("tool" = String, Path)),
+    responses((status = 200, body = Inhibit), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn inhibit(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,

@@ -8,7 +8,9 @@
 //!   role, path, idempotency key, body) — start there to add a write route;
 //! - [`apc`]: the APC service's routes;
 //! - [`spec`]: the central spec service's routes;
-//! - [`fdc`]: the FDC service's routes.
+//! - [`fdc`]: the FDC service's routes;
+//! - [`openapi`]: the OpenAPI 3.1 document (`GET /openapi.json`), generated from the same route
+//!   registrations as the router, so the two cannot drift.
 
 pub mod apc;
 pub mod auth;
@@ -16,6 +18,7 @@ pub mod body;
 pub mod error;
 pub mod fdc;
 pub mod idempotency;
+pub mod openapi;
 pub mod spec;
 pub mod write;
 
@@ -74,14 +77,26 @@ pub enum Services {
     All,
 }
 
-/// The public router of a process serving `services`; unknown routes get the JSON 404.
-pub fn router(state: AppState, services: Services) -> Router {
-    let router = match services {
+/// The routes of `services`, each registered with its OpenAPI operation.
+fn routes(services: Services) -> utoipa_axum::router::OpenApiRouter<AppState> {
+    match services {
         Services::Apc => apc::routes(),
         Services::Spec => spec::routes(),
         Services::Fdc => fdc::routes(),
         Services::All => apc::routes().merge(spec::routes()).merge(fdc::routes()),
-    };
+    }
+}
+
+/// The OpenAPI document of a process serving `services` (what it serves on `/openapi.json`).
+#[must_use]
+pub fn openapi_document(services: Services) -> utoipa::openapi::OpenApi {
+    openapi::document(routes(services))
+}
+
+/// The public router of a process serving `services`, with `GET /openapi.json` describing
+/// exactly those routes; unknown routes get the JSON 404.
+pub fn router(state: AppState, services: Services) -> Router {
+    let (router, _) = openapi::split(routes(services));
     router
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .with_state(state)

@@ -12,14 +12,15 @@
 //! | `GET /v1/spec/acks` | | every fab's last acknowledgement |
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Role;
 use super::error::ApiError;
@@ -28,19 +29,20 @@ use super::write::{Write, WriteBody};
 use super::{AppState, now};
 use crate::domain::name::Name;
 use crate::domain::spec::{
-    Acknowledgement, Revision, SpecContent, SpecError, SpecRegistry, SpecState, SpecVersion,
+    Acknowledgement, Delta as Changes, Revision, SpecContent, SpecError, SpecRegistry, SpecSet,
+    SpecState, SpecVersion,
 };
 use crate::domain::time::Timestamp;
 use crate::store::SpecCommit;
 
-/// The spec routes (state: [`AppState`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/spec/sets", post(create))
-        .route("/v1/spec/sets/{version}", get(set))
-        .route("/v1/spec/sets/{version}/{action}", post(transition))
-        .route("/v1/spec/changes", get(changes))
-        .route("/v1/spec/acks", post(acknowledge).get(acks))
+/// The spec routes (state: [`AppState`]), each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(set))
+        .routes(routes!(transition))
+        .routes(routes!(changes))
+        .routes(routes!(acknowledge, acks))
 }
 
 impl From<SpecError> for ApiError {
@@ -63,7 +65,7 @@ impl From<SpecError> for Failure {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSet {
     content: SpecContent,
@@ -75,7 +77,7 @@ impl WriteBody for NewSet {
 }
 
 /// What a change to a set answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SetChanged {
     version: SpecVersion,
     state: SpecState,
@@ -127,6 +129,16 @@ fn view(registry: &SpecRegistry, version: SpecVersion) -> Option<SetChanged> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/spec/sets",
+    tag = "spec",
+    description = "Engineer: a draft spec set, validated whole; the next version",
+    params(("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = NewSet,
+    responses((status = 201, body = SetChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn create(State(state): State<AppState>, write: Write<NewSet>) -> Response {
     let Write {
         key: write,
@@ -159,7 +171,7 @@ fn version(
 }
 
 /// A set's approval, release or retirement: no body (whatever is sent is ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct Transition;
 
 impl WriteBody for Transition {
@@ -193,6 +205,15 @@ impl FromRequestParts<AppState> for SetAction {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/spec/sets/{version}/{action}",
+    tag = "spec",
+    description = "Engineer: approve (not the author), release (retiring the previous release) or retire a set (no body)",
+    params(("version" = u32, Path), ("action" = String, Path, description = "approve, release or retire"), ("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    responses((status = 200, body = SetChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn transition(
     State(state): State<AppState>,
     write: Write<Transition, SetAction>,
@@ -218,6 +239,14 @@ async fn transition(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/spec/sets/{version}",
+    tag = "spec",
+    description = "A spec set",
+    params(("version" = u32, Path)),
+    responses((status = 200, body = SpecSet), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn set(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -233,12 +262,21 @@ async fn set(
     Ok(Json(set).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Since {
     #[serde(default)]
     since: u64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/spec/changes",
+    tag = "spec",
+    description = "A fab's delta sync: the changes after since, and the released set if one was released",
+    params(Since),
+    responses((status = 200, body = Changes), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn changes(
     State(state): State<AppState>,
     query: Result<Query<Since>, QueryRejection>,
@@ -252,7 +290,7 @@ async fn changes(
     Ok(Json(registry.changes_since(Revision(since.since))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Ack {
     fab: Name,
@@ -264,6 +302,16 @@ impl WriteBody for Ack {
     const WHAT: &'static str = "acknowledging a spec release";
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/spec/acks",
+    tag = "spec",
+    description = "Tool: the fab runs that release",
+    params(("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Ack,
+    responses((status = 200, body = SetChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn acknowledge(State(state): State<AppState>, write: Write<Ack>) -> Response {
     let Write {
         key: write,
@@ -290,6 +338,13 @@ async fn acknowledge(State(state): State<AppState>, write: Write<Ack>) -> Respon
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/spec/acks",
+    tag = "spec",
+    description = "Every fab's last acknowledgement",
+    responses((status = 200, body = Vec<Acknowledgement>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn acks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (registry, _) = state
         .store

@@ -12,7 +12,9 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Every identifier that crosses the domain's boundary (fab, tool, product, layer, reticle, lot,
 /// run, measurement, engineer…) is a `Name`, so it can be put into a tool's job syntax, a log
 /// line or a key without escaping. Deserialising validates too.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Name(String);
 
