@@ -268,6 +268,7 @@ impl FromRequestParts<AppState> for AlarmAt {
 #[utoipa::path(
     post,
     path = "/v1/fdc/alarms/{id}/ack",
+    operation_id = "acknowledge_alarm",
     tag = "fdc",
     description = "Engineer: acknowledges an alarm, releasing its hold on the tool",
     params(("id" = u64, Path), ("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),

@@ -305,6 +305,7 @@ impl WriteBody for Ack {
 #[utoipa::path(
     post,
     path = "/v1/spec/acks",
+    operation_id = "acknowledge_spec",
     tag = "spec",
     description = "Tool: the fab runs that release",
     params(("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),

@@ -4,6 +4,7 @@
 //! settings ─┐
 //! auth ─────┤
 //! db ── store ── http ── announce
+//!          └──── idempotency-prune (deletes stored replies past FAB_IDEMPOTENCY_RETENTION)
 //! admin (first in, last out: probes answer until everything else has stopped)
 //! ```
 //!
@@ -46,6 +47,7 @@ mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use orderly::{BoxError, Env, InvalidConfig, Key, Spec, System, SystemBuilder};
 use orderly_config::Config;
@@ -56,6 +58,7 @@ use orderly_telemetry::Metrics;
 pub use settings::FabSettings;
 
 use crate::api::auth::Tokens;
+use crate::api::idempotency;
 use crate::api::{AppState, Services, router};
 use crate::bus::{Bus, InProcessBus};
 use crate::store::Store;
@@ -233,6 +236,24 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         None => server.from_env(env),
     };
     let http = system.add("http", (store, auth), server);
+    system.add_fn(
+        "idempotency-prune",
+        (store, settings),
+        |(store, settings): (Store, Arc<FabSettings>), ctx| async move {
+            let retention = settings.idempotency_retention;
+            if retention.is_zero() {
+                return Err(invalid(
+                    "FAB_IDEMPOTENCY_RETENTION must be more than 0".to_owned(),
+                ));
+            }
+            let stopping = ctx.stopping_token();
+            ctx.spawn("prune", async move {
+                prune_every(&store, retention, prune_interval(retention), stopping).await;
+                Ok::<_, BoxError>(())
+            });
+            Ok::<_, BoxError>(())
+        },
+    );
     system.add_fn("announce", (http, admin), move |(http, admin): (ServerHandle, AdminHandle), _ctx| async move {
         tracing::info!(url = %url(http.local_addr()), "fab API listening");
         tracing::info!(url = %url(admin.local_addr()), "fab admin listening (/readyz, /livez, /metrics)");
@@ -243,6 +264,36 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         http,
         admin,
         store,
+    }
+}
+
+/// How often stored replies are pruned: a 24th of the retention, between a second and an hour.
+fn prune_interval(retention: Duration) -> Duration {
+    (retention / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+/// Deletes the replies older than `retention` every `every` until `stopping`; a failure is
+/// logged and retried next time (a full table is no reason to stop serving).
+async fn prune_every(
+    store: &Store,
+    retention: Duration,
+    every: Duration,
+    stopping: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match idempotency::prune(store, crate::api::now().as_millis(), retention).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "idempotency keys past their retention pruned"),
+            Err(error) => {
+                tracing::warn!(%error, "pruning idempotency keys failed; retried next time")
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The fab's own settings (prefix `FAB`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use orderly::BoxError;
 use orderly_config::Secret;
@@ -20,13 +21,21 @@ pub struct FabSettings {
     /// `FAB_TOKENS`: `role:token,…` with roles tool, engineer, admin. Unset in `fab all`'s
     /// embedded default: tokens are generated once into `<data_dir>/tokens.env`.
     pub tokens: Option<Secret<String>>,
+    /// `FAB_IDEMPOTENCY_RETENTION`: how long a write's stored answer is replayed to a retry with
+    /// the same idempotency key (default `24h`); older ones are pruned.
+    #[serde(with = "orderly_config::duration")]
+    pub idempotency_retention: Duration,
 }
+
+/// The default of `FAB_IDEMPOTENCY_RETENTION`.
+const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for FabSettings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("fab-data"),
             tokens: None,
+            idempotency_retention: DEFAULT_RETENTION,
         }
     }
 }

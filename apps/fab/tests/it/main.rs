@@ -5,6 +5,7 @@
 
 mod api;
 mod fdc;
+mod idempotency;
 mod openapi;
 mod process;
 mod shutdown;

@@ -53,6 +53,14 @@ fn check_structure(doc: &Value) {
 
     let paths = doc["paths"].as_object().expect("paths");
     assert!(!paths.is_empty());
+    let mut ids = BTreeSet::new();
+    for op in paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+    {
+        let id = op["operationId"].as_str().expect("operationId");
+        assert!(ids.insert(id), "operationId {id} used twice");
+    }
     for (path, item) in paths {
         assert!(path.starts_with('/'), "{path}");
         let templated: BTreeSet<&str> = path
