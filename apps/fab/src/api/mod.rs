@@ -4,7 +4,7 @@
 //! - [`body`]: JSON bodies read so that any bad input is a 4xx naming the field;
 //! - [`auth`]: bearer tokens and roles;
 //! - [`idempotency`]: a retried write gets the original response, stored with the effect;
-//! - [`write`]: the extractor [`write::Write`] that runs the prologue of every write (auth,
+//! - [`write`](mod@write): the extractor [`write::Write`] that runs the prologue of every write (auth,
 //!   role, path, idempotency key, body) — start there to add a write route;
 //! - [`apc`]: the APC service's routes;
 //! - [`spec`]: the central spec service's routes;
