@@ -349,3 +349,76 @@ pub fn migrate(env: &Env) -> SystemBuilder {
 fn invalid(message: String) -> BoxError {
     Box::new(InvalidConfig::new(message))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::Reply;
+
+    #[test]
+    fn the_prune_interval_is_a_24th_of_the_retention_between_a_second_and_an_hour() {
+        assert_eq!(
+            prune_interval(Duration::from_secs(24 * 3600)),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            prune_interval(Duration::from_secs(7 * 24 * 3600)),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            prune_interval(Duration::from_secs(48)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            prune_interval(Duration::from_millis(500)),
+            Duration::from_secs(1)
+        );
+    }
+
+    /// The task deletes what is past the retention, keeps the rest, and ends when stopped.
+    #[tokio::test]
+    async fn the_prune_task_deletes_old_replies_and_stops_when_asked() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let store = Store::sqlite(pool);
+        store.migrate().await.unwrap();
+        let reply = |key: &str| Reply {
+            principal: "tool-1".to_owned(),
+            key: key.to_owned(),
+            request_hash: "h".to_owned(),
+            status: 200,
+            body: "{}".to_owned(),
+        };
+        store.put_reply(&reply("old"), 1_000).await.unwrap();
+        let fresh = crate::api::now().as_millis();
+        store.put_reply(&reply("fresh"), fresh).await.unwrap();
+
+        let stopping = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn({
+            let (store, stopping) = (store.clone(), stopping.clone());
+            async move {
+                let day = Duration::from_secs(24 * 3600);
+                prune_every(&store, day, Duration::from_secs(1), stopping).await;
+            }
+        });
+        // The first round runs at once; wait for it (the timeout only guards a hang).
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while store.reply("tool-1", "old").await.unwrap().is_some() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert!(store.reply("tool-1", "fresh").await.unwrap().is_some());
+        stopping.cancel();
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -172,3 +172,29 @@ fn each_process_documents_only_the_services_it_runs() {
     let union: BTreeSet<String> = apc.iter().chain(&spec).chain(&fdc).cloned().collect();
     assert_eq!(union, paths(Services::All));
 }
+
+/// The other direction: nothing is served that the document leaves out. Routes reach the router
+/// only through `OpenApiRouter::routes(routes!(…))`, which documents them; a plain axum
+/// `.route(…)` in a service's route table would bypass the document, so there is none (the
+/// document's own route, in `openapi.rs`, is the one exception).
+#[test]
+fn no_route_bypasses_the_document() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "openapi.rs" {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        for bypass in [".route(", ".route_service(", ".nest(", ".nest_service("] {
+            assert!(
+                !source.contains(bypass),
+                "{} registers a route with {bypass}…): use .routes(routes!(handler))",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 3, "no route table found in {}", dir.display());
+}
