@@ -59,6 +59,7 @@ impl From<AlarmError> for ApiError {
 struct Batch {
     tool: Name,
     parameter: Name,
+    #[schema(min_items = 1, max_items = 10000)]
     samples: Vec<Sample>,
 }
 
@@ -122,7 +123,7 @@ fn new_alarm_id() -> AlarmId {
     path = "/v1/fdc/samples",
     tag = "fdc",
     description = "Tool: a batch of samples evaluated against the released spec's limits; the alarms it raised",
-    params(("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
     request_body = Batch,
     responses((status = 200, body = Evaluated<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
     security(("bearer" = [])),
@@ -271,7 +272,7 @@ impl FromRequestParts<AppState> for AlarmAt {
     operation_id = "acknowledge_alarm",
     tag = "fdc",
     description = "Engineer: acknowledges an alarm, releasing its hold on the tool",
-    params(("id" = u64, Path), ("Idempotency-Key" = String, Header, description = "The request id: a retry with the same key gets the original answer")),
+    params(("id" = u64, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
     request_body = Note,
     responses((status = 200, body = Alarm), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
     security(("bearer" = [])),
@@ -320,7 +321,7 @@ struct Inhibit {
     path = "/v1/fdc/tools/{tool}/inhibit",
     tag = "fdc",
     description = "Whether the tool is inhibited, and by which alarms",
-    params(("tool" = String, Path)),
+    params(("tool" = Name, Path)),
     responses((status = 200, body = Inhibit), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
 )]
 async fn inhibit(
