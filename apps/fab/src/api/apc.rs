@@ -642,6 +642,8 @@ async fn inspect(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Because {
+    /// Why: 1 to 500 characters, not only spaces, no control characters.
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 

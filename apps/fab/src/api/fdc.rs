@@ -209,8 +209,11 @@ async fn samples(State(state): State<AppState>, write: Write<Batch>) -> Response
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct AlarmQuery {
+    /// Only this tool's alarms.
     #[serde(default)]
+    #[param(value_type = Option<Name>)]
     tool: Option<String>,
+    /// Only the alarms not acknowledged yet.
     #[serde(default)]
     unacknowledged: bool,
 }
