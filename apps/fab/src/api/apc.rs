@@ -11,22 +11,24 @@
 //! | `GET /v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}` | open | a thread's state |
 //! | `POST /v1/apc/threads/{…}/reset`, `/freeze`, `/unfreeze` | engineer | thread control |
 //!
-//! Every write is idempotent ([`super::idempotency`]) and commits its effect before answering.
+//! Every write is idempotent ([`super::idempotency`]) and commits its effect before answering;
+//! its prologue (auth, role, path, key, body) is the [`Write`] extractor.
 
 use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
-use super::body::parse;
 use super::error::ApiError;
-use super::idempotency::{self, Failure, Write};
+use super::idempotency::{self, Failure, Key};
+use super::write::{Write, WriteBody};
 use super::limits::LimitsFrom;
 use super::{AppState, now};
 use crate::bus::FabEvent;
@@ -44,23 +46,19 @@ use crate::domain::name::Name;
 use crate::domain::time::Timestamp;
 use crate::store::{StoredConfig, ThreadCommit};
 
-/// The APC routes (state: [`AppState`]).
-pub fn routes() -> Router<AppState> {
-    const THREAD: &str = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}";
-    Router::new()
-        .route("/v1/apc/configs", post(create_config))
-        .route(
-            "/v1/apc/configs/{product}/{technology}/{layer}",
-            get(latest_config),
-        )
-        .route("/v1/apc/subrecipe", post(subrecipe))
-        .route("/v1/apc/subrecipe/preview", post(preview))
-        .route("/v1/apc/runs/{run}/applied", post(applied))
-        .route("/v1/apc/metrology", post(metrology))
-        .route(THREAD, get(inspect))
-        .route(&format!("{THREAD}/reset"), post(reset))
-        .route(&format!("{THREAD}/freeze"), post(freeze))
-        .route(&format!("{THREAD}/unfreeze"), post(unfreeze))
+/// The APC routes (state: [`AppState`]), each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_config))
+        .routes(routes!(latest_config))
+        .routes(routes!(subrecipe))
+        .routes(routes!(preview))
+        .routes(routes!(applied))
+        .routes(routes!(metrology))
+        .routes(routes!(inspect))
+        .routes(routes!(reset))
+        .routes(routes!(freeze))
+        .routes(routes!(unfreeze))
 }
 
 /// The scope a configuration applies to: every thread of a product, node and layer.
@@ -84,7 +82,7 @@ fn path_error(e: &PathRejection) -> ApiError {
 }
 
 /// `POST /v1/apc/configs`: the body of a new configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewConfig {
     product: Name,
@@ -94,14 +92,19 @@ struct NewConfig {
     sr_limits: Limits,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+impl WriteBody for NewConfig {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "creating a controller configuration";
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Limits {
     min: f64,
     max: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ConfigView<'a> {
     scope: &'a str,
     version: ConfigVersion,
@@ -109,24 +112,22 @@ struct ConfigView<'a> {
     sr_limits: Limits,
 }
 
-async fn create_config(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        caller.require(Role::Engineer, "creating a controller configuration")?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: NewConfig = parse(&headers, &body)?;
-        Ok::<_, ApiError>((write, request))
-    };
-    let (write, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+#[utoipa::path(
+    post,
+    path = "/v1/apc/configs",
+    tag = "apc",
+    description = "Engineer: a new controller configuration version of a scope (stability checked)",
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = NewConfig,
+    responses((status = 201, body = ConfigView<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn create_config(State(state): State<AppState>, write: Write<NewConfig>) -> Response {
+    let Write {
+        key: write,
+        body: request,
+        ..
+    } = write;
     let scope = scope(&request.product, request.technology, &request.layer);
     let (state, write, request, scope) = (&state, &write, &request, &scope);
     let (response, _) = idempotency::run(state, write, move || async move {
@@ -168,6 +169,14 @@ async fn create_config(
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apc/configs/{product}/{technology}/{layer}",
+    tag = "apc",
+    description = "The scope's latest configuration",
+    params(("product" = Name, Path), ("technology" = Technology, Path), ("layer" = Name, Path)),
+    responses((status = 200, body = ConfigView<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn latest_config(
     State(state): State<AppState>,
     path: Result<Path<(String, String, String)>, PathRejection>,
@@ -263,7 +272,7 @@ fn new_run_id() -> Result<Name, ApiError> {
 }
 
 /// The answer to a sub-recipe request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SubRecipe<'a> {
     run: &'a Name,
     sr: f64,
@@ -273,28 +282,35 @@ struct SubRecipe<'a> {
     limits_from: LimitsFrom,
 }
 
-async fn subrecipe(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: SubRecipeRequest = parse(&headers, &body)?;
-        let needed = match request.mode {
-            ModeRequest::Recommend { .. } => Role::Engineer,
-            _ => Role::Tool,
-        };
-        write.caller.require(needed, "this mode")?;
-        Ok::<_, ApiError>((write, request))
-    };
-    let (write, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+impl WriteBody for SubRecipeRequest {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "requesting a sub recipe";
+
+    /// Recommend mode (an SR by hand) needs an engineer.
+    fn check(&self, caller: &Caller) -> Result<(), ApiError> {
+        match self.mode {
+            ModeRequest::Recommend { .. } => caller.require(Role::Engineer, "this mode"),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/apc/subrecipe",
+    tag = "apc",
+    description = "Tool (recommend mode: engineer): the SR of a run, logged before it is answered",
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = SubRecipeRequest,
+    responses((status = 200, body = SubRecipe<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn subrecipe(State(state): State<AppState>, write: Write<SubRecipeRequest>) -> Response {
+    let Write {
+        key: write,
+        body: request,
+        ..
+    } = write;
     let (state, write, request) = (&state, &write, &request);
     let (response, published) = idempotency::run(state, write, move || async move {
         let at = now();
@@ -335,7 +351,7 @@ async fn subrecipe(
 }
 
 /// The answer to a preview.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Preview {
     sr: f64,
     computed_sr: f64,
@@ -345,13 +361,22 @@ struct Preview {
     limits_from: LimitsFrom,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/subrecipe/preview",
+    tag = "apc",
+    description = "Any token: what subrecipe would answer, changing nothing (not idempotent-keyed: it writes nothing)",
+    request_body = SubRecipeRequest,
+    responses((status = 200, body = Preview), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn preview(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: SubRecipeRequest = parse(&headers, &body)?;
+    let request: SubRecipeRequest = super::body::parse(&headers, &body)?;
     if matches!(request.mode, ModeRequest::Recommend { .. }) {
         caller.require(Role::Engineer, "recommend mode")?;
     }
@@ -376,7 +401,7 @@ async fn preview(
 /// A thread change made by `event` on the thread of `key`, answered by `view`.
 async fn change_thread(
     state: &AppState,
-    write: &Write,
+    write: &Key,
     key: Option<&ThreadKey>,
     run: Option<&Name>,
     event: impl Fn(Timestamp) -> ThreadEvent,
@@ -440,7 +465,7 @@ async fn change_thread(
 }
 
 /// The answer to a thread change.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ThreadChanged {
     thread: String,
     thread_version: StateVersion,
@@ -449,7 +474,7 @@ struct ThreadChanged {
     disposition: Option<Disposition>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Applied {
     sr: f64,
@@ -457,29 +482,50 @@ struct Applied {
     at: Option<Timestamp>,
 }
 
-async fn applied(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let Path(run) = path.map_err(|e| path_error(&e))?;
-        let run = Name::parse("run", run)?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: Applied = parse(&headers, &body)?;
-        if !request.sr.is_finite() {
-            return Err(ApiError::unprocessable("sr must be a finite number").field("sr"));
+impl WriteBody for Applied {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "reporting the applied SR";
+
+    fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        if self.sr.is_finite() {
+            Ok(())
+        } else {
+            Err(ApiError::unprocessable("sr must be a finite number").field("sr"))
         }
-        Ok((write, run, request))
-    };
-    let (write, run, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+    }
+}
+
+/// The run named by the path `/v1/apc/runs/{run}/…`.
+#[derive(Debug)]
+struct RunAt(Name);
+
+impl FromRequestParts<AppState> for RunAt {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(run) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| path_error(&e))?;
+        Ok(Self(Name::parse("run", run)?))
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/apc/runs/{run}/applied",
+    tag = "apc",
+    description = "Tool: the SR the tool really applied",
+    params(("run" = Name, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Applied,
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn applied(State(state): State<AppState>, write: Write<Applied, RunAt>) -> Response {
+    let Write {
+        key: write,
+        path: RunAt(run),
+        body: request,
+    } = write;
     let event = |at: Timestamp| ThreadEvent::SrReported {
         run: run.clone(),
         sr: request.sr,
@@ -488,26 +534,35 @@ async fn applied(
     change_thread(&state, &write, None, Some(&run), event, None).await
 }
 
-async fn metrology(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let measurement: Measurement = parse(&headers, &body)?;
-        if !measurement.value.is_finite() {
-            return Err(ApiError::unprocessable("value must be a finite number").field("value"));
+impl WriteBody for Measurement {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "reporting a measurement";
+
+    fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        if self.value.is_finite() {
+            Ok(())
+        } else {
+            Err(ApiError::unprocessable("value must be a finite number").field("value"))
         }
-        Ok((write, measurement))
-    };
-    let (write, measurement) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/apc/metrology",
+    tag = "apc",
+    description = "Tool: a measurement (idempotent by its id too)",
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Measurement,
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn metrology(State(state): State<AppState>, write: Write<Measurement>) -> Response {
+    let Write {
+        key: write,
+        body: measurement,
+        ..
+    } = write;
     let event = |_| ThreadEvent::Measured(measurement.clone());
     change_thread(
         &state,
@@ -522,20 +577,31 @@ async fn metrology(
 
 type ThreadPath = Path<(String, String, String, String, String, String)>;
 
-fn thread_key(path: Result<ThreadPath, PathRejection>) -> Result<ThreadKey, ApiError> {
-    let Path((fab, tool, product, tech, layer, reticle)) = path.map_err(|e| path_error(&e))?;
-    Ok(ThreadKey {
-        fab: Name::parse("fab", fab)?,
-        tool: Name::parse("tool", tool)?,
-        product: Name::parse("product", product)?,
-        technology: technology(&tech)?,
-        layer: Name::parse("layer", layer)?,
-        reticle: Name::parse("reticle", reticle)?,
-    })
+/// The thread named by the path `/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}`.
+#[derive(Debug)]
+struct ThreadAt(ThreadKey);
+
+impl FromRequestParts<AppState> for ThreadAt {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path((fab, tool, product, tech, layer, reticle)) =
+            ThreadPath::from_request_parts(parts, state)
+                .await
+                .map_err(|e| path_error(&e))?;
+        Ok(Self(ThreadKey {
+            fab: Name::parse("fab", fab)?,
+            tool: Name::parse("tool", tool)?,
+            product: Name::parse("product", product)?,
+            technology: technology(&tech)?,
+            layer: Name::parse("layer", layer)?,
+            reticle: Name::parse("reticle", reticle)?,
+        }))
+    }
 }
 
 /// A thread as inspected.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ThreadView<'a> {
     thread: String,
     version: StateVersion,
@@ -548,11 +614,18 @@ struct ThreadView<'a> {
     measurements: usize,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}",
+    tag = "apc",
+    description = "A thread's state",
+    params(("fab" = Name, Path), ("tool" = Name, Path), ("product" = Name, Path), ("technology" = Technology, Path), ("layer" = Name, Path), ("reticle" = Name, Path)),
+    responses((status = 200, body = ThreadView<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn inspect(
     State(state): State<AppState>,
-    path: Result<ThreadPath, PathRejection>,
+    ThreadAt(key): ThreadAt,
 ) -> Result<Response, ApiError> {
-    let key = thread_key(path)?;
     let thread = state
         .store
         .thread(&key)
@@ -573,24 +646,45 @@ async fn inspect(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Because {
+    /// Why: 1 to 500 characters, not only spaces, no control characters.
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 
-/// The reason of a reset or freeze: 1–500 characters, no control characters.
-fn reason(reason: String) -> Result<String, ApiError> {
-    let ok = !reason.trim().is_empty()
-        && reason.chars().count() <= 500
-        && !reason.chars().any(char::is_control);
-    if ok {
-        Ok(reason)
-    } else {
-        Err(ApiError::unprocessable(
-            "reason must be 1 to 500 characters without control characters",
-        )
-        .field("reason"))
+/// Reset and freeze: the reason is 1–500 characters, no control characters.
+impl WriteBody for Because {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "thread control";
+
+    fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        let reason = &self.reason;
+        let ok = !reason.trim().is_empty()
+            && reason.chars().count() <= 500
+            && !reason.chars().any(char::is_control);
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::unprocessable(
+                "reason must be 1 to 500 characters without control characters",
+            )
+            .field("reason"))
+        }
+    }
+}
+
+/// Unfreeze: no body (whatever is sent is ignored).
+#[derive(Debug, Deserialize, ToSchema)]
+struct Unfreeze;
+
+impl WriteBody for Unfreeze {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "thread control";
+
+    fn from_body(_: &axum::http::HeaderMap, _: &axum::body::Bytes) -> Result<Self, ApiError> {
+        Ok(Self)
     }
 }
 
@@ -605,24 +699,13 @@ enum Control {
 async fn control(
     state: AppState,
     control: Control,
-    caller: Caller,
-    path: Result<ThreadPath, PathRejection>,
-    (method, uri, headers, body): (Method, Uri, HeaderMap, Bytes),
+    write: Key,
+    key: ThreadKey,
+    why: String,
 ) -> Response {
-    let result = async {
-        caller.require(Role::Engineer, "thread control")?;
-        let key = thread_key(path)?;
-        let by = Name::parse("by", caller.principal.clone())?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let why = match control {
-            Control::Unfreeze => String::new(),
-            Control::Reset | Control::Freeze => reason(parse::<Because>(&headers, &body)?.reason)?,
-        };
-        Ok::<_, ApiError>((write, key, by, why))
-    };
-    let (write, key, by, why) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
+    let by = match Name::parse("by", write.caller.principal.clone()) {
+        Ok(by) => by,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let event = |at| match control {
         Control::Reset => ThreadEvent::Reset {
@@ -640,59 +723,58 @@ async fn control(
     change_thread(&state, &write, Some(&key), None, event, None).await
 }
 
-async fn reset(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<ThreadPath, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(
-        state,
-        Control::Reset,
-        caller,
-        path,
-        (method, uri, headers, body),
-    )
-    .await
+#[utoipa::path(
+    post,
+    path = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}/reset",
+    tag = "apc",
+    description = "Engineer: reset the thread (its next run is a pilot)",
+    params(("fab" = Name, Path), ("tool" = Name, Path), ("product" = Name, Path), ("technology" = Technology, Path), ("layer" = Name, Path), ("reticle" = Name, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Because,
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn reset(State(state): State<AppState>, write: Write<Because, ThreadAt>) -> Response {
+    let Write {
+        key,
+        path: ThreadAt(thread),
+        body,
+    } = write;
+    control(state, Control::Reset, key, thread, body.reason).await
 }
 
-async fn freeze(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<ThreadPath, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(
-        state,
-        Control::Freeze,
-        caller,
-        path,
-        (method, uri, headers, body),
-    )
-    .await
+#[utoipa::path(
+    post,
+    path = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}/freeze",
+    tag = "apc",
+    description = "Engineer: freeze the thread at its current SR",
+    params(("fab" = Name, Path), ("tool" = Name, Path), ("product" = Name, Path), ("technology" = Technology, Path), ("layer" = Name, Path), ("reticle" = Name, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Because,
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn freeze(State(state): State<AppState>, write: Write<Because, ThreadAt>) -> Response {
+    let Write {
+        key,
+        path: ThreadAt(thread),
+        body,
+    } = write;
+    control(state, Control::Freeze, key, thread, body.reason).await
 }
 
-async fn unfreeze(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<ThreadPath, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(
-        state,
-        Control::Unfreeze,
-        caller,
-        path,
-        (method, uri, headers, body),
-    )
-    .await
+#[utoipa::path(
+    post,
+    path = "/v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}/unfreeze",
+    tag = "apc",
+    description = "Engineer: unfreeze the thread (no body)",
+    params(("fab" = Name, Path), ("tool" = Name, Path), ("product" = Name, Path), ("technology" = Technology, Path), ("layer" = Name, Path), ("reticle" = Name, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    responses((status = 200, body = ThreadChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn unfreeze(State(state): State<AppState>, write: Write<Unfreeze, ThreadAt>) -> Response {
+    let Write {
+        key,
+        path: ThreadAt(thread),
+        ..
+    } = write;
+    control(state, Control::Unfreeze, key, thread, String::new()).await
 }

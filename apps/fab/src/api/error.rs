@@ -13,7 +13,7 @@ use crate::domain::name::NameError;
 use crate::store::StoreError;
 
 /// An error answer: a status, a message, and the request field at fault when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     #[serde(skip)]
     status: StatusCode,

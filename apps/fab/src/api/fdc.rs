@@ -10,19 +10,20 @@
 //! The APC refuses sub recipes for an inhibited tool (409).
 
 use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
-use super::body::parse;
 use super::error::ApiError;
-use super::idempotency::{self, Failure, Write};
+use super::idempotency::{self, Failure};
+use super::write::{Write, WriteBody};
 use super::{AppState, now};
 use crate::domain::fdc::Sample;
 use crate::domain::fdc::alarm::{Alarm, AlarmError, AlarmId};
@@ -34,13 +35,13 @@ use crate::store::MonitorCommit;
 /// The most samples in one batch.
 pub const MAX_BATCH: usize = 10_000;
 
-/// The FDC routes (state: [`AppState`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/fdc/samples", post(samples))
-        .route("/v1/fdc/alarms", get(alarms))
-        .route("/v1/fdc/alarms/{id}/ack", post(acknowledge))
-        .route("/v1/fdc/tools/{tool}/inhibit", get(inhibit))
+/// The FDC routes (state: [`AppState`]), each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(samples))
+        .routes(routes!(alarms))
+        .routes(routes!(acknowledge))
+        .routes(routes!(inhibit))
 }
 
 impl From<AlarmError> for ApiError {
@@ -53,15 +54,31 @@ impl From<AlarmError> for ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Batch {
     tool: Name,
     parameter: Name,
+    #[schema(min_items = 1, max_items = 10000)]
     samples: Vec<Sample>,
 }
 
-#[derive(Debug, Serialize)]
+impl WriteBody for Batch {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "sending samples";
+
+    fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        if self.samples.is_empty() || self.samples.len() > MAX_BATCH {
+            return Err(ApiError::unprocessable(format!(
+                "samples must hold 1 to {MAX_BATCH} readings"
+            ))
+            .field("samples"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 struct Evaluated<'a> {
     samples: usize,
     limits_version: LimitsVersion,
@@ -81,29 +98,22 @@ fn new_alarm_id() -> AlarmId {
     AlarmId(rand::random::<u64>() >> 1)
 }
 
-async fn samples(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let batch: Batch = parse(&headers, &body)?;
-        if batch.samples.is_empty() || batch.samples.len() > MAX_BATCH {
-            return Err(ApiError::unprocessable(format!(
-                "samples must hold 1 to {MAX_BATCH} readings"
-            ))
-            .field("samples"));
-        }
-        Ok((write, batch))
-    };
-    let (write, batch) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+#[utoipa::path(
+    post,
+    path = "/v1/fdc/samples",
+    tag = "fdc",
+    description = "Tool: a batch of samples evaluated against the released spec's limits; the alarms it raised",
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Batch,
+    responses((status = 200, body = Evaluated<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn samples(State(state): State<AppState>, write: Write<Batch>) -> Response {
+    let Write {
+        key: write,
+        body: batch,
+        ..
+    } = write;
     let (state, write, batch) = (&state, &write, &batch);
     let (response, _) = idempotency::run(state, write, move || async move {
         let limits = released_limits(state, &batch.parameter)
@@ -176,14 +186,26 @@ async fn samples(
     response
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AlarmQuery {
+    /// Only this tool's alarms.
     #[serde(default)]
+    #[param(value_type = Option<Name>)]
     tool: Option<String>,
+    /// Only the alarms not acknowledged yet.
     #[serde(default)]
     unacknowledged: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/fdc/alarms",
+    tag = "fdc",
+    description = "Alarms, newest first",
+    params(AlarmQuery),
+    responses((status = 200, body = Vec<Alarm>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn alarms(
     State(state): State<AppState>,
     query: Result<Query<AlarmQuery>, QueryRejection>,
@@ -198,35 +220,55 @@ async fn alarms(
     Ok(Json(alarms).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Note {
     note: String,
 }
 
-async fn acknowledge(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        caller.require(Role::Engineer, "acknowledging an alarm")?;
-        let Path(id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+impl WriteBody for Note {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "acknowledging an alarm";
+}
+
+/// The alarm named by the path `/v1/fdc/alarms/{id}/…`.
+#[derive(Debug)]
+struct AlarmAt(AlarmId);
+
+impl FromRequestParts<AppState> for AlarmAt {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e: PathRejection| ApiError::bad_request(e.body_text()))?;
         let id = id.parse().map(AlarmId).map_err(|_| {
             ApiError::unprocessable(format!("alarm id must be an integer, not {id:?}")).field("id")
         })?;
-        let by = Name::parse("by", caller.principal.clone())?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let note: Note = parse(&headers, &body)?;
-        Ok::<_, ApiError>((write, id, by, note))
-    };
-    let (write, id, by, note) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
+        Ok(Self(id))
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/fdc/alarms/{id}/ack",
+    operation_id = "acknowledge_alarm",
+    tag = "fdc",
+    description = "Engineer: acknowledges an alarm, releasing its hold on the tool",
+    params(("id" = u64, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Note,
+    responses((status = 200, body = Alarm), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn acknowledge(State(state): State<AppState>, write: Write<Note, AlarmAt>) -> Response {
+    let Write {
+        key: write,
+        path: AlarmAt(id),
+        body: note,
+    } = write;
+    let by = match Name::parse("by", write.caller.principal.clone()) {
+        Ok(by) => by,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let (state, write, by, note) = (&state, &write, &by, &note);
     let (response, _) = idempotency::run(state, write, move || async move {
@@ -250,13 +292,21 @@ async fn acknowledge(
     response
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Inhibit {
     tool: Name,
     inhibited: bool,
     holding: Vec<AlarmId>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/fdc/tools/{tool}/inhibit",
+    tag = "fdc",
+    description = "Whether the tool is inhibited, and by which alarms",
+    params(("tool" = Name, Path)),
+    responses((status = 200, body = Inhibit), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn inhibit(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,

@@ -1,6 +1,23 @@
 //! Idempotent writes: every write carries a key (`Idempotency-Key`, or else the client's
 //! `X-Request-Id`); its response is stored in the same transaction as its effect, and a retry
 //! with the same key gets that response again, byte for byte, without a second effect.
+//!
+//! Which answers are stored under the key:
+//!
+//! - every success (2xx), with its effect;
+//! - every refusal decided by the write itself (4xx from [`run`]'s attempt: an unknown run, a
+//!   thread frozen, a tool inhibited, a spec set in the wrong state…): these depend on the
+//!   state at the time, so a retry must not get another outcome because the state moved on —
+//!   a client that wants a new attempt sends a new key. Except 401, 407, 408, 425 and 429,
+//!   which say "try again" rather than answer the request;
+//! - not the refusals of the prologue ([`super::write::Write`]: no or unknown token, a role too
+//!   low, a bad path, no key, malformed JSON, a field out of range): nothing started, and they
+//!   depend on the request alone, so a retry gets the same answer anyway;
+//! - never a 5xx: the write did not happen, a retry with the same key tries again.
+//!
+//! The same key with another request (method, path or body) is a 422 naming the key.
+//! Stored replies are kept for `FAB_IDEMPOTENCY_RETENTION` (default 24 h), then pruned by
+//! [`prune`]'s task; a retry after that is a new request.
 
 use std::future::Future;
 
@@ -22,16 +39,18 @@ pub const MAX_KEY_LEN: usize = 200;
 /// before the client is told to retry.
 const MAX_ATTEMPTS: u32 = 32;
 
-/// One write request: who, with which key, of which request.
+/// The idempotency key of one write request, with who sent it and the request's fingerprint.
+/// [`super::write::Write`] builds it; handlers pass it to [`run`] and build answers with
+/// [`Key::reply`].
 #[derive(Clone, Debug)]
-pub struct Write {
+pub struct Key {
     /// The caller.
     pub caller: Caller,
     key: String,
     hash: String,
 }
 
-impl Write {
+impl Key {
     /// The write's key from the headers, and the fingerprint of the request.
     ///
     /// # Errors
@@ -89,7 +108,8 @@ impl Write {
 /// Why an attempt at a write did not commit.
 #[derive(Debug)]
 pub enum Failure {
-    /// The request is refused: answered as is, nothing stored (a retry is refused the same way).
+    /// The request is refused: answered as is, and stored under its key if [`is_stored`] (a
+    /// retry gets the same refusal).
     Api(ApiError),
     /// The store failed, or another writer got there first ([`StoreError::is_conflict`]: the
     /// write is recomputed from a fresh read).
@@ -128,11 +148,7 @@ impl_failure_from_domain!(
 /// under the same key is a 422), else `attempt` until it commits; a lost race recomputes it.
 /// `attempt` must store its [`Reply`] in the transaction of its effect; what else it returns
 /// (an event to publish once committed) comes back with the response, `None` for a replay.
-pub async fn run<F, Fut, E>(
-    state: &AppState,
-    write: &Write,
-    mut attempt: F,
-) -> (Response, Option<E>)
+pub async fn run<F, Fut, E>(state: &AppState, write: &Key, mut attempt: F) -> (Response, Option<E>)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(Reply, E), Failure>>,
@@ -143,9 +159,12 @@ where
                 return (respond(&stored, true), None);
             }
             Ok(Some(_)) => {
-                let e =
-                    ApiError::unprocessable("this Idempotency-Key was used for another request")
-                        .field("Idempotency-Key");
+                let e = ApiError::unprocessable(format!(
+                    "Idempotency-Key {:?} was used for another request (method, path or body); \
+                     a new request needs a new key",
+                    write.key
+                ))
+                .field("Idempotency-Key");
                 return (e.into_response(), None);
             }
             Ok(None) => {}
@@ -153,7 +172,23 @@ where
         }
         match attempt().await {
             Ok((reply, extra)) => return (respond(&reply, false), Some(extra)),
-            Err(Failure::Api(e)) => return (e.into_response(), None),
+            Err(Failure::Api(e)) if !is_stored(e.status()) => return (e.into_response(), None),
+            Err(Failure::Api(e)) => {
+                let reply = match write.reply(e.status(), &e) {
+                    Ok(reply) => reply,
+                    Err(_) => return (e.into_response(), None),
+                };
+                match state
+                    .store
+                    .put_reply(&reply, super::now().as_millis())
+                    .await
+                {
+                    Ok(()) => return (respond(&reply, false), None),
+                    // Another attempt under this key committed first: replay (or refuse) it.
+                    Err(e) if e.is_conflict() => {}
+                    Err(e) => return (ApiError::unavailable(&e).into_response(), None),
+                }
+            }
             Err(Failure::Store(e)) if e.is_conflict() => {}
             Err(Failure::Store(e)) => return (ApiError::unavailable(&e).into_response(), None),
         }
@@ -163,6 +198,26 @@ where
         "too many concurrent writers on this thread; retry with the same idempotency key",
     );
     (e.into_response(), None)
+}
+
+/// Whether a refusal decided by a write's attempt is stored under its key (see the module doc).
+#[must_use]
+pub fn is_stored(status: StatusCode) -> bool {
+    status.is_client_error() && !matches!(status.as_u16(), 401 | 407 | 408 | 425 | 429)
+}
+
+/// Deletes the replies older than `retention` at `now` (milliseconds since the epoch); returns
+/// how many.
+///
+/// # Errors
+/// The database failed.
+pub async fn prune(
+    store: &crate::store::Store,
+    now_ms: u64,
+    retention: std::time::Duration,
+) -> Result<u64, StoreError> {
+    let retention = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+    store.prune_replies(now_ms.saturating_sub(retention)).await
 }
 
 fn respond(reply: &Reply, replayed: bool) -> Response {

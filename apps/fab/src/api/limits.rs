@@ -24,7 +24,7 @@ use crate::service::spec_sync::CurrentError;
 use crate::store::StoredConfig;
 
 /// Where a run's SR limits came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitsFrom {
     /// The released spec set in force (its version is the limits' version).

@@ -4,11 +4,15 @@
 //! - [`body`]: JSON bodies read so that any bad input is a 4xx naming the field;
 //! - [`auth`]: bearer tokens and roles;
 //! - [`idempotency`]: a retried write gets the original response, stored with the effect;
+//! - [`write`](mod@write): the extractor [`write::Write`] that runs the prologue of every write (auth,
+//!   role, path, idempotency key, body) — start there to add a write route;
 //! - [`apc`]: the APC service's routes;
 //! - [`spec`]: the central spec service's routes;
 //! - [`fdc`]: the FDC service's routes;
 //! - [`limits`]: where APC and FDC take their limits from (the spec in force, else the
 //!   controller configuration).
+//! - [`openapi`]: the OpenAPI 3.1 document (`GET /openapi.json`), generated from the same route
+//!   registrations as the router, so the two cannot drift.
 
 pub mod apc;
 pub mod auth;
@@ -17,7 +21,9 @@ pub mod error;
 pub mod fdc;
 pub mod idempotency;
 pub mod limits;
+pub mod openapi;
 pub mod spec;
+pub mod write;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -77,14 +83,26 @@ pub enum Services {
     All,
 }
 
-/// The public router of a process serving `services`; unknown routes get the JSON 404.
-pub fn router(state: AppState, services: Services) -> Router {
-    let router = match services {
+/// The routes of `services`, each registered with its OpenAPI operation.
+fn routes(services: Services) -> utoipa_axum::router::OpenApiRouter<AppState> {
+    match services {
         Services::Apc => apc::routes(),
         Services::Spec => spec::routes(),
         Services::Fdc => fdc::routes(),
         Services::All => apc::routes().merge(spec::routes()).merge(fdc::routes()),
-    };
+    }
+}
+
+/// The OpenAPI document of a process serving `services` (what it serves on `/openapi.json`).
+#[must_use]
+pub fn openapi_document(services: Services) -> utoipa::openapi::OpenApi {
+    openapi::document(routes(services))
+}
+
+/// The public router of a process serving `services`, with `GET /openapi.json` describing
+/// exactly those routes; unknown routes get the JSON 404.
+pub fn router(state: AppState, services: Services) -> Router {
+    let (router, _) = openapi::split(routes(services));
     router
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .with_state(state)

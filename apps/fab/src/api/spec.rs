@@ -12,35 +12,37 @@
 //! | `GET /v1/spec/acks` | | every fab's last acknowledgement |
 
 use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::auth::{Caller, Role};
-use super::body::parse;
+use super::auth::Role;
 use super::error::ApiError;
-use super::idempotency::{self, Failure, Write};
+use super::idempotency::{self, Failure, Key};
+use super::write::{Write, WriteBody};
 use super::{AppState, now};
 use crate::domain::name::Name;
 use crate::domain::spec::{
-    Acknowledgement, Revision, SpecContent, SpecError, SpecRegistry, SpecState, SpecVersion,
+    Acknowledgement, Delta as Changes, Revision, SpecContent, SpecError, SpecRegistry, SpecSet,
+    SpecState, SpecVersion,
 };
 use crate::domain::time::Timestamp;
 use crate::store::SpecCommit;
 
-/// The spec routes (state: [`AppState`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/spec/sets", post(create))
-        .route("/v1/spec/sets/{version}", get(set))
-        .route("/v1/spec/sets/{version}/{action}", post(transition))
-        .route("/v1/spec/changes", get(changes))
-        .route("/v1/spec/acks", post(acknowledge).get(acks))
+/// The spec routes (state: [`AppState`]), each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(set))
+        .routes(routes!(transition))
+        .routes(routes!(changes))
+        .routes(routes!(acknowledge, acks))
 }
 
 impl From<SpecError> for ApiError {
@@ -63,14 +65,19 @@ impl From<SpecError> for Failure {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSet {
     content: SpecContent,
 }
 
+impl WriteBody for NewSet {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "creating a spec set";
+}
+
 /// What a change to a set answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SetChanged {
     version: SpecVersion,
     state: SpecState,
@@ -80,7 +87,7 @@ struct SetChanged {
 /// Applies `change` to the stored registry and commits it with the reply `answer` builds.
 async fn change_registry<T>(
     state: &AppState,
-    write: &Write,
+    write: &Key,
     status: StatusCode,
     change: impl Fn(&mut SpecRegistry, Name, Timestamp) -> Result<T, SpecError>,
     answer: impl Fn(&SpecRegistry, &T) -> Option<SetChanged>,
@@ -122,24 +129,22 @@ fn view(registry: &SpecRegistry, version: SpecVersion) -> Option<SetChanged> {
     })
 }
 
-async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        caller.require(Role::Engineer, "creating a spec set")?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: NewSet = parse(&headers, &body)?;
-        Ok::<_, ApiError>((write, request))
-    };
-    let (write, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+#[utoipa::path(
+    post,
+    path = "/v1/spec/sets",
+    tag = "spec",
+    description = "Engineer: a draft spec set, validated whole; the next version",
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = NewSet,
+    responses((status = 201, body = SetChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn create(State(state): State<AppState>, write: Write<NewSet>) -> Response {
+    let Write {
+        key: write,
+        body: request,
+        ..
+    } = write;
     let content = &request.content;
     change_registry(
         &state,
@@ -165,30 +170,59 @@ fn version(
     Ok((version, action))
 }
 
-async fn transition(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<Path<(String, String)>, PathRejection>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
+/// A set's approval, release or retirement: no body (whatever is sent is ignored).
+#[derive(Debug, Deserialize, ToSchema)]
+struct Transition;
+
+impl WriteBody for Transition {
+    const ROLE: Role = Role::Engineer;
+    const WHAT: &'static str = "changing a spec set";
+
+    fn from_body(_: &axum::http::HeaderMap, _: &axum::body::Bytes) -> Result<Self, ApiError> {
+        Ok(Self)
+    }
+}
+
+/// The path `/v1/spec/sets/{version}/{action}`: an unknown action is a 404.
+#[derive(Debug)]
+struct SetAction {
+    version: SpecVersion,
+    action: String,
+}
+
+impl FromRequestParts<AppState> for SetAction {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let path = Path::<(String, String)>::from_request_parts(parts, state).await;
         let (version, action) = version(path)?;
         if !matches!(action.as_str(), "approve" | "release" | "retire") {
             return Err(ApiError::not_found(
                 "no such route: the actions are approve, release and retire",
             ));
         }
-        caller.require(Role::Engineer, "changing a spec set")?;
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        Ok((write, version, action))
-    };
-    let (write, version, action) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+        Ok(Self { version, action })
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/spec/sets/{version}/{action}",
+    tag = "spec",
+    description = "Engineer: approve (not the author), release (retiring the previous release) or retire a set (no body)",
+    params(("version" = u32, Path), ("action" = String, Path, description = "approve, release or retire"), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    responses((status = 200, body = SetChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn transition(
+    State(state): State<AppState>,
+    write: Write<Transition, SetAction>,
+) -> Response {
+    let Write {
+        key: write,
+        path: SetAction { version, action },
+        ..
+    } = write;
     let action = action.as_str();
     change_registry(
         &state,
@@ -205,6 +239,14 @@ async fn transition(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/spec/sets/{version}",
+    tag = "spec",
+    description = "A spec set",
+    params(("version" = u32, Path)),
+    responses((status = 200, body = SpecSet), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn set(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -220,12 +262,21 @@ async fn set(
     Ok(Json(set).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Since {
     #[serde(default)]
     since: u64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/spec/changes",
+    tag = "spec",
+    description = "A fab's delta sync: the changes after since, and the released set if one was released",
+    params(Since),
+    responses((status = 200, body = Changes), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn changes(
     State(state): State<AppState>,
     query: Result<Query<Since>, QueryRejection>,
@@ -239,30 +290,35 @@ async fn changes(
     Ok(Json(registry.changes_since(Revision(since.since))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Ack {
     fab: Name,
     version: SpecVersion,
 }
 
-async fn acknowledge(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        let write = Write::new(caller, &headers, &method, &uri, &body)?;
-        let request: Ack = parse(&headers, &body)?;
-        Ok::<_, ApiError>((write, request))
-    };
-    let (write, request) = match result.await {
-        Ok(ok) => ok,
-        Err(e) => return e.into_response(),
-    };
+impl WriteBody for Ack {
+    const ROLE: Role = Role::Tool;
+    const WHAT: &'static str = "acknowledging a spec release";
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/spec/acks",
+    operation_id = "acknowledge_spec",
+    tag = "spec",
+    description = "Tool: the fab runs that release",
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Ack,
+    responses((status = 200, body = SetChanged), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
+async fn acknowledge(State(state): State<AppState>, write: Write<Ack>) -> Response {
+    let Write {
+        key: write,
+        body: request,
+        ..
+    } = write;
     let request = &request;
     change_registry(
         &state,
@@ -283,6 +339,13 @@ async fn acknowledge(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/spec/acks",
+    tag = "spec",
+    description = "Every fab's last acknowledgement",
+    responses((status = 200, body = Vec<Acknowledgement>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn acks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (registry, _) = state
         .store

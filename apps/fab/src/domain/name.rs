@@ -16,6 +16,23 @@ pub const MAX_NAME_LEN: usize = 64;
 #[serde(try_from = "String", into = "String")]
 pub struct Name(String);
 
+/// In the OpenAPI document: a string with the rule [`Name::parse`] checks.
+impl utoipa::PartialSchema for Name {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_NAME_LEN))
+            .pattern(Some("^[A-Za-z0-9._-]+$"))
+            .description(Some(
+                "An identifier: 1 to 64 ASCII letters, digits, '.', '_' or '-'",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Name {}
+
 impl Name {
     /// Validates `value` as the identifier called `field` (the field is named in the error).
     ///

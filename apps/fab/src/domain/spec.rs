@@ -23,7 +23,18 @@ use crate::domain::time::Timestamp;
 
 /// A spec set's version: 1, 2, 3… never reused.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct SpecVersion(pub u32);
@@ -36,13 +47,36 @@ impl fmt::Display for SpecVersion {
 
 /// The position of a change in the central log (for delta sync).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct Revision(pub u64);
 
 /// Where a set is in its lifecycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SpecState {
     /// Editable only by replacing it with a new draft.
@@ -56,7 +90,7 @@ pub enum SpecState {
 }
 
 /// The sub-recipe limits of one product and layer (mJ/cm²).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SrLimitItem {
     /// The product.
     pub product: Name,
@@ -70,7 +104,7 @@ pub struct SrLimitItem {
 
 /// What a set specifies. Not validated when deserialised (it is wire data): the registry
 /// validates it when a draft is created and a fab again before applying it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpecContent {
     /// Sub-recipe limits, one per (product, layer).
     pub sr_limits: Vec<SrLimitItem>,
@@ -126,7 +160,7 @@ impl SpecContent {
 }
 
 /// Who did what to a set, when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signature {
     /// Who.
     pub by: Name,
@@ -135,7 +169,7 @@ pub struct Signature {
 }
 
 /// One spec set.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpecSet {
     /// Its version.
     pub version: SpecVersion,
@@ -154,7 +188,7 @@ pub struct SpecSet {
 }
 
 /// A change in the central log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum SpecChange {
     /// A draft was created.
@@ -182,7 +216,7 @@ pub enum SpecChange {
 }
 
 /// What a fab gets when it syncs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delta {
     /// The changes after the revision the fab had, oldest first.
     pub changes: Vec<(Revision, SpecChange)>,
@@ -193,7 +227,7 @@ pub struct Delta {
 }
 
 /// A fab's acknowledgement of the version it runs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Acknowledgement {
     /// The fab.
     pub fab: Name,
@@ -249,7 +283,7 @@ pub enum SpecError {
 }
 
 /// The central spec service's state.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpecRegistry {
     sets: BTreeMap<SpecVersion, SpecSet>,
     log: Vec<(Revision, SpecChange)>,

@@ -10,7 +10,18 @@ use serde::{Deserialize, Serialize};
 /// The domain never reads a clock: every operation that depends on time takes a `Timestamp`
 /// argument, so the same inputs always give the same result.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct Timestamp(u64);

@@ -4,6 +4,7 @@
 //! settings ── auth ──────────────────────────────┐
 //! db ── store ────────────────────────────────────┼── http ── announce
 //! (settings, spec-settings, store) ── spec-sync ──┘
+//! (store, settings) ── idempotency-prune (deletes stored replies past FAB_IDEMPOTENCY_RETENTION)
 //! admin (first in, last out: probes answer until everything else has stopped)
 //! ```
 //!
@@ -49,6 +50,7 @@ mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use orderly::{BoxError, Env, InvalidConfig, Key, Spec, System, SystemBuilder};
 use orderly_config::Config;
@@ -60,6 +62,7 @@ pub use settings::FabSettings;
 pub use spec_sync::{SpecSync, SpecSyncSettings, SpecView};
 
 use crate::api::auth::Tokens;
+use crate::api::idempotency;
 use crate::api::{AppState, Services, router};
 use crate::bus::{Bus, InProcessBus};
 use crate::store::Store;
@@ -251,6 +254,24 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         None => server.from_env(env),
     };
     let http = system.add("http", (store, auth, specs), server);
+    system.add_fn(
+        "idempotency-prune",
+        (store, settings),
+        |(store, settings): (Store, Arc<FabSettings>), ctx| async move {
+            let retention = settings.idempotency_retention;
+            if retention.is_zero() {
+                return Err(invalid(
+                    "FAB_IDEMPOTENCY_RETENTION must be more than 0".to_owned(),
+                ));
+            }
+            let stopping = ctx.stopping_token();
+            ctx.spawn("prune", async move {
+                prune_every(&store, retention, prune_interval(retention), stopping).await;
+                Ok::<_, BoxError>(())
+            });
+            Ok::<_, BoxError>(())
+        },
+    );
     system.add_fn("announce", (http, admin), move |(http, admin): (ServerHandle, AdminHandle), _ctx| async move {
         tracing::info!(url = %url(http.local_addr()), "fab API listening");
         tracing::info!(url = %url(admin.local_addr()), "fab admin listening (/readyz, /livez, /metrics)");
@@ -261,6 +282,36 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         http,
         admin,
         store,
+    }
+}
+
+/// How often stored replies are pruned: a 24th of the retention, between a second and an hour.
+fn prune_interval(retention: Duration) -> Duration {
+    (retention / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+/// Deletes the replies older than `retention` every `every` until `stopping`; a failure is
+/// logged and retried next time (a full table is no reason to stop serving).
+async fn prune_every(
+    store: &Store,
+    retention: Duration,
+    every: Duration,
+    stopping: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match idempotency::prune(store, crate::api::now().as_millis(), retention).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "idempotency keys past their retention pruned"),
+            Err(error) => {
+                tracing::warn!(%error, "pruning idempotency keys failed; retried next time")
+            }
+        }
     }
 }
 
@@ -315,4 +366,77 @@ pub fn migrate(env: &Env) -> SystemBuilder {
 /// A configuration problem, for a component's start (exit 78).
 fn invalid(message: String) -> BoxError {
     Box::new(InvalidConfig::new(message))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::Reply;
+
+    #[test]
+    fn the_prune_interval_is_a_24th_of_the_retention_between_a_second_and_an_hour() {
+        assert_eq!(
+            prune_interval(Duration::from_secs(24 * 3600)),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            prune_interval(Duration::from_secs(7 * 24 * 3600)),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            prune_interval(Duration::from_secs(48)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            prune_interval(Duration::from_millis(500)),
+            Duration::from_secs(1)
+        );
+    }
+
+    /// The task deletes what is past the retention, keeps the rest, and ends when stopped.
+    #[tokio::test]
+    async fn the_prune_task_deletes_old_replies_and_stops_when_asked() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let store = Store::sqlite(pool);
+        store.migrate().await.unwrap();
+        let reply = |key: &str| Reply {
+            principal: "tool-1".to_owned(),
+            key: key.to_owned(),
+            request_hash: "h".to_owned(),
+            status: 200,
+            body: "{}".to_owned(),
+        };
+        store.put_reply(&reply("old"), 1_000).await.unwrap();
+        let fresh = crate::api::now().as_millis();
+        store.put_reply(&reply("fresh"), fresh).await.unwrap();
+
+        let stopping = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn({
+            let (store, stopping) = (store.clone(), stopping.clone());
+            async move {
+                let day = Duration::from_secs(24 * 3600);
+                prune_every(&store, day, Duration::from_secs(1), stopping).await;
+            }
+        });
+        // The first round runs at once; wait for it (the timeout only guards a hang).
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while store.reply("tool-1", "old").await.unwrap().is_some() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert!(store.reply("tool-1", "fresh").await.unwrap().is_some());
+        stopping.cancel();
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }

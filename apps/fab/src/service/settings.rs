@@ -1,6 +1,7 @@
 //! The fab's own settings (prefix `FAB`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use orderly::BoxError;
 use orderly_config::Secret;
@@ -23,7 +24,14 @@ pub struct FabSettings {
     /// `FAB_ID`: this fab's id, with which it acknowledges the spec release it runs
     /// (default `fab-1`).
     pub id: String,
+    /// `FAB_IDEMPOTENCY_RETENTION`: how long a write's stored answer is replayed to a retry with
+    /// the same idempotency key (default `24h`); older ones are pruned.
+    #[serde(with = "orderly_config::duration")]
+    pub idempotency_retention: Duration,
 }
+
+/// The default of `FAB_IDEMPOTENCY_RETENTION`.
+const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for FabSettings {
     fn default() -> Self {
@@ -31,6 +39,7 @@ impl Default for FabSettings {
             data_dir: PathBuf::from("fab-data"),
             tokens: None,
             id: "fab-1".to_owned(),
+            idempotency_retention: DEFAULT_RETENTION,
         }
     }
 }

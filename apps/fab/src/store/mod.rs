@@ -214,6 +214,21 @@ impl Store {
         })
     }
 
+    /// Deletes the stored replies written before `before_ms` (milliseconds since the epoch);
+    /// returns how many. A retry of such an old write is then treated as a new request.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn prune_replies(&self, before_ms: u64) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM idempotency WHERE created_at < $1";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(to_i64(before_ms))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(db))
+    }
+
     /// The thread `key` as stored, if it exists.
     ///
     /// # Errors

@@ -5,6 +5,8 @@
 
 mod api;
 mod fdc;
+mod idempotency;
+mod openapi;
 mod process;
 mod shutdown;
 mod simulate;

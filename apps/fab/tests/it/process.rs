@@ -274,3 +274,25 @@ async fn http_post(url: &str, token: &str, body: &str) -> u16 {
     let _ = response.into_body().collect().await;
     status
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_idempotency_retention_exits_78_naming_it() {
+    for retention in ["soon", "0"] {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [
+            ("PORT", "0"),
+            ("ADMIN_PORT", "0"),
+            ("FAB_IDEMPOTENCY_RETENTION", retention),
+        ];
+        let output = tokio::time::timeout(DEADLINE, fab(&["all"], dir.path(), &env).output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(78), "{retention}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("FAB_IDEMPOTENCY_RETENTION"),
+            "{retention}: {text}"
+        );
+    }
+}

@@ -7,7 +7,19 @@ use serde::{Deserialize, Serialize};
 use crate::domain::name::Name;
 
 /// The product type; it selects the product strategy for the feedback term F(n).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductKind {
     /// Mobile-phone SoC: high volume, tightest CD; uses the full forecast (offset and drift).
@@ -19,7 +31,19 @@ pub enum ProductKind {
 }
 
 /// The technology node; it selects the technology strategy for the offset F2(n).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Technology {
     /// 7 nm class.
     N7,
@@ -40,7 +64,9 @@ impl fmt::Display for Technology {
 }
 
 /// The key of a controller thread: runs with the same key share one controller state.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct ThreadKey {
     /// The fab the tool is in.
     pub fab: Name,
@@ -68,7 +94,18 @@ impl fmt::Display for ThreadKey {
 
 /// How urgent a lot is.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum LotPriority {
@@ -80,7 +117,7 @@ pub enum LotPriority {
 }
 
 /// What the tool sends with a request for a sub recipe: the lot and its thread.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LotContext {
     /// The lot to be exposed.
     pub lot: Name,

@@ -38,7 +38,18 @@ use crate::domain::time::millis;
 /// The version of a controller configuration; configurations are never edited in place, a
 /// change is a new version.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct ConfigVersion(pub u32);
@@ -50,7 +61,7 @@ impl fmt::Display for ConfigVersion {
 }
 
 /// The controller algorithm and its weights.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ControllerKind {
     /// Single EWMA on the offset; λ typically 0.1–0.4 (0.3 by default).
@@ -90,7 +101,7 @@ impl ControllerKind {
 ///
 /// Units follow lithography: the input (and the sub recipe) is a dose in mJ/cm², the output a CD
 /// in nm.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ControllerParams {
     /// The algorithm and its weights.
     pub kind: ControllerKind,
@@ -121,9 +132,11 @@ pub struct ControllerParams {
     pub max_consecutive_outliers: u32,
     /// A thread without runs for this long needs a pilot run (> 0).
     #[serde(with = "millis")]
+    #[schema(value_type = u64)]
     pub idle_limit: Duration,
     /// Feedforward reuses the previous run's SR only if it is at most this old (> 0).
     #[serde(with = "millis")]
+    #[schema(value_type = u64)]
     pub feedforward_window: Duration,
 }
 
@@ -162,14 +175,14 @@ impl ControllerParams {
 ///
 /// It can only be built by [`ControllerConfig::new`] (deserialising validates too), so an unstable
 /// or nonsensical configuration never exists. A change is a new version.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "ConfigRecord", into = "ConfigRecord")]
 pub struct ControllerConfig {
     version: ConfigVersion,
     params: ControllerParams,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct ConfigRecord {
     version: ConfigVersion,
     params: ControllerParams,
@@ -427,7 +440,7 @@ impl fmt::Display for ConfigError {
 }
 
 /// The controller's estimate for one thread.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ControllerState {
     /// Offset estimate `a_n` (nm).
     pub offset: f64,
@@ -443,7 +456,7 @@ pub struct ControllerState {
 }
 
 /// What the outlier gate decided about a measurement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Gate {
     /// Inside `K·σ`: folded into the state.
@@ -453,7 +466,7 @@ pub enum Gate {
 }
 
 /// The result of [`ControllerState::update`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Update {
     /// The gate's decision.
     pub gate: Gate,

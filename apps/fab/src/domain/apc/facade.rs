@@ -20,7 +20,7 @@ use crate::domain::name::Name;
 use crate::domain::time::Timestamp;
 
 /// The spec limits of a sub recipe (from the released spec set); deserialising validates.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "SrLimitsRecord", into = "SrLimitsRecord")]
 pub struct SrLimits {
     min: f64,
@@ -28,7 +28,7 @@ pub struct SrLimits {
     spec_version: u32,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct SrLimitsRecord {
     min: f64,
     max: f64,
@@ -94,7 +94,7 @@ impl SrLimits {
 /// Only [`Apc::check_spec`] makes one (its fields are private and it cannot be deserialised),
 /// so [`Apc::log`] can only record an SR that was generated and checked here — a preview sent
 /// to a client cannot come back altered. It serialises, for a preview's answer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Checked {
     lot: LotContext,
     proposal: Proposal,

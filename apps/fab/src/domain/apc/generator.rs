@@ -22,7 +22,7 @@ use crate::domain::time::Timestamp;
 pub const MAX_REASON_LEN: usize = 500;
 
 /// How the caller wants the sub recipe produced.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum ModeRequest {
     /// The formula.
@@ -41,7 +41,7 @@ pub enum ModeRequest {
 }
 
 /// A request for a sub recipe.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubRecipeRequest {
     /// The lot and its thread.
     pub lot: LotContext,
@@ -50,7 +50,7 @@ pub struct SubRecipeRequest {
 }
 
 /// A generated (not yet checked) sub recipe.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Proposal {
     /// The SR (mJ/cm²).
     pub sr: f64,

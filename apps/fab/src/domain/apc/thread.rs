@@ -32,7 +32,18 @@ use crate::domain::time::Timestamp;
 
 /// The version of a thread's state; every transition adds one.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct StateVersion(pub u64);
@@ -44,7 +55,7 @@ impl fmt::Display for StateVersion {
 }
 
 /// Why a thread needs a pilot run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PilotReason {
     /// The thread has never been measured.
@@ -62,7 +73,7 @@ pub enum PilotReason {
 }
 
 /// How the sub recipe of a run was produced (the audit part of a run record).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum ModeRecord {
     /// `SR = a + b·F(n) + c·F2(n)` with these terms.
@@ -87,7 +98,7 @@ pub enum ModeRecord {
 }
 
 /// Whether the step clamp changed the sub recipe.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum StepCheck {
     /// The first run of the epoch: no previous SR to step from.
@@ -102,7 +113,7 @@ pub enum StepCheck {
 }
 
 /// The durable record of one run (an exposure of a lot).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunRecord {
     /// The run's id (allocated by the caller).
     pub run: Name,
@@ -142,7 +153,7 @@ impl RunRecord {
 }
 
 /// A metrology result for a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Measurement {
     /// Unique id from the metrology tool: a second delivery with the same id is a no-op.
     pub id: Name,
@@ -155,7 +166,7 @@ pub struct Measurement {
 }
 
 /// What became of a measurement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     /// Folded into the state.
@@ -175,7 +186,7 @@ pub enum Disposition {
 }
 
 /// A measurement as the thread keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MeasurementRecord {
     /// The measurement.
     pub measurement: Measurement,
@@ -191,7 +202,7 @@ pub struct MeasurementRecord {
 }
 
 /// Who froze a thread, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Freeze {
     /// Who.
     pub by: Name,
@@ -202,7 +213,7 @@ pub struct Freeze {
 }
 
 /// Everything that can happen to a thread.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ThreadEvent {
     /// The thread came to be, with its first configuration; it needs a pilot run.
@@ -282,7 +293,7 @@ pub enum ThreadEvent {
 }
 
 /// One applied event: what the store persists (before/after make every state change auditable).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transition {
     /// The thread.
     pub key: ThreadKey,
@@ -369,7 +380,7 @@ pub enum ThreadError {
 }
 
 /// One controller thread: configuration, controller state, runs, measurements and flags.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Thread {
     key: ThreadKey,
     config: ControllerConfig,

@@ -14,7 +14,19 @@ use crate::domain::name::Name;
 use crate::domain::time::{Timestamp, millis};
 
 /// An alarm's id (allocated by the caller).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct AlarmId(pub u64);
 
@@ -25,7 +37,7 @@ impl fmt::Display for AlarmId {
 }
 
 /// What triggered a detection.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "cause", rename_all = "snake_case")]
 pub enum Cause {
     /// The value left the spec limits.
@@ -59,12 +71,25 @@ pub enum Cause {
     Gap {
         /// How long (so far).
         #[serde(with = "millis")]
+        #[schema(value_type = u64)]
         length: Duration,
     },
 }
 
 /// How bad it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Look at it; production goes on.
@@ -91,7 +116,7 @@ impl Cause {
 }
 
 /// A detection, before it becomes an alarm with an id.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Detection {
     /// The tool.
     pub tool: Name,
@@ -112,7 +137,7 @@ pub struct Detection {
 }
 
 /// An acknowledgement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ack {
     /// Who.
     pub by: Name,
@@ -123,7 +148,7 @@ pub struct Ack {
 }
 
 /// A raised alarm.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alarm {
     /// Its id.
     pub id: AlarmId,
@@ -193,7 +218,7 @@ impl Alarm {
 }
 
 /// A tool's dispatch state: inhibited while any critical alarm on it is unacknowledged.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolInhibit {
     holding: BTreeSet<AlarmId>,
 }

@@ -16,7 +16,19 @@ use serde::{Deserialize, Serialize};
 use crate::domain::fdc::rules::Rule;
 
 /// The class of a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultClass {
     /// A short spike.
@@ -62,7 +74,7 @@ pub const TREND_T: f64 = 4.0;
 pub const TREND_MARGIN: f64 = 8.0;
 
 /// A significant ramp in a standardised history.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Trend {
     /// Least-squares slope, in σ per sample.
     pub slope: f64,

@@ -8,16 +8,17 @@ use serde::{Deserialize, Serialize};
 use crate::domain::time::Timestamp;
 
 /// A stretch without samples.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Gap {
     /// The last sample before it (or the start of monitoring).
     pub since: Timestamp,
     /// How long it lasted (so far, when found by [`GapDetector::check`]).
+    #[schema(value_type = Object)]
     pub length: Duration,
 }
 
 /// Tracks the last sample time of one parameter; one fault per gap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GapDetector {
     last: Timestamp,
     reported: bool,

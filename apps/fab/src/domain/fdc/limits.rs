@@ -13,7 +13,18 @@ use crate::domain::time::millis;
 
 /// The version of a parameter's limits.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct LimitsVersion(pub u32);
@@ -25,7 +36,7 @@ impl fmt::Display for LimitsVersion {
 }
 
 /// A closed interval `[lo, hi]`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Band {
     /// Lower bound.
     pub lo: f64,
@@ -40,7 +51,7 @@ impl Band {
 }
 
 /// What an engineer sets for one parameter; [`ParameterLimits::new`] validates it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LimitsParams {
     /// The parameter (e.g. `chuck-temp`).
     pub parameter: Name,
@@ -59,20 +70,21 @@ pub struct LimitsParams {
     pub rules: RuleSet,
     /// No sample for longer than this is a data-gap fault (3–5 missed samples at 1 Hz).
     #[serde(with = "millis")]
+    #[schema(value_type = u64)]
     pub max_gap: Duration,
     /// This many identical readings in a row is a stuck sensor (≥ 3).
     pub stuck_samples: u32,
 }
 
 /// Validated, immutable limits of one parameter, with their version.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "LimitsRecord", into = "LimitsRecord")]
 pub struct ParameterLimits {
     version: LimitsVersion,
     params: LimitsParams,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct LimitsRecord {
     version: LimitsVersion,
     params: LimitsParams,
@@ -204,7 +216,19 @@ impl ParameterLimits {
 }
 
 /// Which side of a band a value is on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// Below `lo`.
@@ -215,7 +239,7 @@ pub enum Side {
 
 /// A band's state with hysteresis: entering *out* happens at the limit, coming back *in* only
 /// `deadband` inside it, so a value hovering at a limit raises one alarm, not many.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BandState {
     out: Option<Side>,
 }

@@ -19,7 +19,7 @@ pub mod monitor;
 pub mod rules;
 
 /// One sensor reading.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sample {
     /// When it was taken.
     pub at: Timestamp,

@@ -10,7 +10,19 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// One run rule. In-control false-alarm probability per sample in brackets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// One point beyond 3σ (WE1, Nelson 1) [0.0027].
@@ -93,7 +105,7 @@ impl fmt::Display for Rule {
 }
 
 /// The rules selected for one parameter.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct RuleSet(BTreeSet<Rule>);
 
