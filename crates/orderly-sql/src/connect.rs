@@ -10,6 +10,9 @@ use crate::backend::{Backend, ConnectOptions, is_transient};
 use crate::error::{Error, ErrorKind};
 use crate::settings::PoolSettings;
 
+/// A pooled connection idle for longer than this is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// The waits between attempts: `initial`, doubling each time, at most `max`, each with "equal
 /// jitter" (between half the wait and the whole of it), so replicas restarted together do not
 /// retry in lockstep.
@@ -115,7 +118,19 @@ pub(crate) async fn connect<DB: Backend>(
     let pool_options = PoolOptions::<DB>::new()
         .max_connections(settings.max_connections)
         .min_connections(settings.min_connections)
-        .acquire_timeout(settings.acquire_timeout);
+        .acquire_timeout(settings.acquire_timeout)
+        // sqlx pings every connection it hands out (a round trip before each query run on the
+        // pool); a connection that was in use a moment ago is alive, so only one idle for
+        // longer than PING_IF_IDLE_FOR is checked (a dead one is dropped and another taken).
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IF_IDLE_FOR {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        });
     Ok(DB::pool_options(settings, pool_options).connect_lazy_with(options.clone()))
 }
 
