@@ -29,7 +29,7 @@ use crate::domain::fdc::alarm::{Alarm, AlarmError, AlarmId};
 use crate::domain::fdc::limits::{LimitsVersion, ParameterLimits};
 use crate::domain::fdc::monitor::ParameterMonitor;
 use crate::domain::name::Name;
-use crate::store::MonitorCommit;
+use crate::store::{BatchRecord, MonitorCommit, Reply, Store};
 
 /// The most samples in one batch.
 pub const MAX_BATCH: usize = 10_000;
@@ -53,16 +53,38 @@ impl From<AlarmError> for ApiError {
     }
 }
 
+/// A batch of samples of one parameter on one tool: the body of `POST /v1/fdc/samples`, and
+/// the message FDC consumes from the broker (`{tool, parameter, samples: [{at, value}]}`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Batch {
-    tool: Name,
-    parameter: Name,
-    samples: Vec<Sample>,
+pub struct Batch {
+    /// The tool.
+    pub tool: Name,
+    /// The parameter.
+    pub parameter: Name,
+    /// The readings, oldest first.
+    pub samples: Vec<Sample>,
 }
 
+impl Batch {
+    /// Refuses a batch with no sample or more than [`MAX_BATCH`], naming `samples`.
+    ///
+    /// # Errors
+    /// 422 naming `samples`.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.samples.is_empty() || self.samples.len() > MAX_BATCH {
+            return Err(ApiError::unprocessable(format!(
+                "samples must hold 1 to {MAX_BATCH} readings"
+            ))
+            .field("samples"));
+        }
+        Ok(())
+    }
+}
+
+/// What a batch came to, as the HTTP response shows it.
 #[derive(Debug, Serialize)]
-struct Evaluated<'a> {
+pub struct Evaluated<'a> {
     samples: usize,
     limits_version: LimitsVersion,
     alarms: &'a [Alarm],
@@ -70,10 +92,10 @@ struct Evaluated<'a> {
 
 /// The released limits of `parameter`, if the released spec set has them.
 async fn released_limits(
-    state: &AppState,
+    store: &Store,
     parameter: &Name,
 ) -> Result<Option<ParameterLimits>, Failure> {
-    let (registry, _) = state.store.spec_registry().await?;
+    let (registry, _) = store.spec_registry().await?;
     let Some(set) = registry.released() else {
         return Ok(None);
     };
@@ -101,6 +123,88 @@ fn new_alarm_id() -> AlarmId {
     AlarmId(rand::random::<u64>() >> 1)
 }
 
+/// One attempt at ingesting batch `id`, the one code path of HTTP and the broker: evaluates
+/// it against the released limits of its parameter on its monitor, then commits in one
+/// transaction the monitor, the alarms it raised, the batch itself (`fdc_batches`, under `id`)
+/// and the response `reply` makes (an HTTP request's, stored for idempotency; `None` from the
+/// broker). Returns that response once committed.
+///
+/// # Errors
+/// [`Failure::Api`] when the batch cannot be evaluated (409 naming `parameter` without
+/// released limits for it); [`Failure::Store`] when the store failed, or is a conflict
+/// (another writer moved the monitor, or batch `id` was stored meanwhile): the caller starts
+/// over from a fresh read.
+pub async fn ingest(
+    store: &Store,
+    id: &str,
+    batch: &Batch,
+    reply: impl FnOnce(&Evaluated<'_>) -> Result<Option<Reply>, Failure>,
+) -> Result<Option<Reply>, Failure> {
+    let limits = released_limits(store, &batch.parameter)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "the released spec has no FDC limits for {}",
+                    batch.parameter
+                ),
+            )
+            .field("parameter")
+        })?;
+    let (mut monitor, expected) = match store.monitor(&batch.tool, &batch.parameter).await? {
+        Some((monitor, version)) => (monitor, Some(version)),
+        None => {
+            let start = batch.samples.first().map_or_else(now, |s| s.at);
+            (
+                ParameterMonitor::new(batch.tool.clone(), limits.clone(), start),
+                None,
+            )
+        }
+    };
+    if limits.version() > monitor.limits().version() {
+        monitor
+            .set_limits(limits)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    let alarms: Vec<Alarm> = batch
+        .samples
+        .iter()
+        .flat_map(|sample| monitor.observe(*sample))
+        .map(|detection| Alarm::raise(new_alarm_id(), detection))
+        .collect();
+    let reply = reply(&Evaluated {
+        samples: batch.samples.len(),
+        limits_version: monitor.limits().version(),
+        alarms: &alarms,
+    })?;
+    let commit = MonitorCommit {
+        tool: &batch.tool,
+        parameter: &batch.parameter,
+        monitor: &monitor,
+        expected,
+        alarms: &alarms,
+        reply: reply.as_ref(),
+        batch: BatchRecord {
+            id,
+            samples: &batch.samples,
+        },
+    };
+    store.commit_monitor(&commit, now().as_millis()).await?;
+    for alarm in &alarms {
+        tracing::warn!(
+            alarm = alarm.id.0,
+            batch = id,
+            tool = %batch.tool,
+            parameter = %batch.parameter,
+            class = ?alarm.detection.class,
+            severity = ?alarm.detection.severity,
+            "FDC alarm raised"
+        );
+    }
+    Ok(reply)
+}
+
 async fn samples(
     State(state): State<AppState>,
     caller: Caller,
@@ -112,84 +216,27 @@ async fn samples(
     let result = async {
         let write = Write::new(caller, &headers, &method, &uri, &body)?;
         let batch: Batch = parse(&headers, &body)?;
-        if batch.samples.is_empty() || batch.samples.len() > MAX_BATCH {
-            return Err(ApiError::unprocessable(format!(
-                "samples must hold 1 to {MAX_BATCH} readings"
-            ))
-            .field("samples"));
-        }
-        Ok((write, batch))
+        batch.check()?;
+        Ok::<_, ApiError>((write, batch))
     };
     let (write, batch) = match result.await {
         Ok(ok) => ok,
         Err(e) => return e.into_response(),
     };
-    let (state, write, batch) = (&state, &write, &batch);
+    // The batch's id: the request's key, of its principal (keys are per principal).
+    let id = format!("http:{}:{}", write.caller.principal, write.key());
+    let (state, write, batch, id) = (&state, &write, &batch, id.as_str());
     let (response, _) = idempotency::run(state, write, move || async move {
-        let limits = released_limits(state, &batch.parameter)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "the released spec has no FDC limits for {}",
-                        batch.parameter
-                    ),
-                )
-                .field("parameter")
-            })?;
-        let (mut monitor, expected) =
-            match state.store.monitor(&batch.tool, &batch.parameter).await? {
-                Some((monitor, version)) => (monitor, Some(version)),
-                None => {
-                    let start = batch.samples.first().map_or_else(now, |s| s.at);
-                    (
-                        ParameterMonitor::new(batch.tool.clone(), limits.clone(), start),
-                        None,
-                    )
-                }
-            };
-        if limits.version() > monitor.limits().version() {
-            monitor
-                .set_limits(limits)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        }
-        let alarms: Vec<Alarm> = batch
-            .samples
-            .iter()
-            .flat_map(|sample| monitor.observe(*sample))
-            .map(|detection| Alarm::raise(new_alarm_id(), detection))
-            .collect();
-        let reply = write.reply(
-            StatusCode::OK,
-            &Evaluated {
-                samples: batch.samples.len(),
-                limits_version: monitor.limits().version(),
-                alarms: &alarms,
-            },
-        )?;
-        let commit = MonitorCommit {
-            tool: &batch.tool,
-            parameter: &batch.parameter,
-            monitor: &monitor,
-            expected,
-            alarms: &alarms,
-            reply: Some(&reply),
-        };
-        state
-            .store
-            .commit_monitor(&commit, now().as_millis())
-            .await?;
-        for alarm in &alarms {
-            tracing::warn!(
-                alarm = alarm.id.0,
-                tool = %batch.tool,
-                parameter = %batch.parameter,
-                class = ?alarm.detection.class,
-                severity = ?alarm.detection.severity,
-                "FDC alarm raised"
-            );
-        }
+        let reply = ingest(&state.store, id, batch, |evaluated| {
+            write.reply(StatusCode::OK, evaluated).map(Some)
+        })
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the batch was committed without its response",
+            )
+        })?;
         Ok((reply, ()))
     })
     .await;

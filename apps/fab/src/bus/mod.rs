@@ -6,6 +6,8 @@
 //! sees an event whose effect could still be rolled back; delivery is at least once in
 //! spirit (handlers must be idempotent: every fab write is, by id).
 
+pub mod fdc;
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 

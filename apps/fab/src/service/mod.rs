@@ -46,17 +46,21 @@ mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use orderly::{BoxError, Env, InvalidConfig, Key, Spec, System, SystemBuilder};
 use orderly_config::Config;
 use orderly_http::{Admin, AdminHandle, HttpServer, ServerHandle};
+use orderly_messaging::{Delivery, Json};
 use orderly_sql::{PoolSettings, SqlPool};
 use orderly_telemetry::Metrics;
 
 pub use settings::FabSettings;
 
 use crate::api::auth::Tokens;
+use crate::api::fdc::Batch;
 use crate::api::{AppState, Services, router};
+use crate::bus::fdc::{BrokerSettings, handle_batch};
 use crate::bus::{Bus, InProcessBus};
 use crate::store::Store;
 
@@ -216,6 +220,19 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         })
     };
 
+    if matches!(kind, ProcessKind::Fdc | ProcessKind::All) {
+        match BrokerSettings::from_env(env) {
+            Ok(brokers) => add_fdc_consumers(&mut system, store, brokers),
+            Err(problems) => {
+                let problems = problems.join("; ");
+                system.add_fn("fdc-broker-settings", (), move |(), _ctx| {
+                    let problems = problems.clone();
+                    async move { Err::<(), _>(invalid(problems)) }
+                });
+            }
+        }
+    }
+
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
     let services = kind.services();
     let server = HttpServer::from_fn(move |(store, tokens): (Store, Tokens)| {
@@ -245,6 +262,50 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         store,
     }
 }
+
+/// The FDC consumers of sample batches: RabbitMQ and/or NATS, each handling a batch through
+/// [`handle_batch`] (committed before it is acknowledged). They stop before the store (they
+/// depend on it), so the batches in flight are committed and acknowledged before the pool
+/// closes.
+fn add_fdc_consumers(system: &mut SystemBuilder, store: Key<Store>, brokers: BrokerSettings) {
+    if let Some(amqp) = brokers.amqp {
+        tracing::debug!(queue = %amqp.queue, "FDC consumes sample batches from RabbitMQ");
+        let mut settings = orderly_amqp::ConsumerSettings::new(amqp.url, amqp.queue);
+        settings.prefetch = amqp.prefetch;
+        settings.max_deliveries = amqp.max_deliveries;
+        system.add(
+            Spec::new("fdc-amqp").stop_timeout(CONSUMER_STOP_TIMEOUT),
+            store,
+            orderly_amqp::Consumer::with_deps(settings, |store: Store| {
+                move |Json(batch): Json<Batch>, delivery: Delivery| {
+                    let store = store.clone();
+                    async move { handle_batch(&store, batch, &delivery).await }
+                }
+            }),
+        );
+    }
+    if let Some(nats) = brokers.nats {
+        let settings = orderly_nats::ConsumerSettings::new(nats.stream, nats.consumer)
+            .url(nats.url)
+            .subjects([nats.subject])
+            .prefetch(nats.prefetch)
+            .max_deliveries(nats.max_deliveries)
+            .ack_wait(nats.ack_wait);
+        system.add(
+            Spec::new("fdc-nats").stop_timeout(CONSUMER_STOP_TIMEOUT),
+            store,
+            orderly_nats::JetStreamConsumer::with_deps(settings, |store: Store| {
+                move |Json(batch): Json<Batch>, delivery: Delivery| {
+                    let store = store.clone();
+                    async move { handle_batch(&store, batch, &delivery).await }
+                }
+            }),
+        );
+    }
+}
+
+/// How long a consumer may take to finish and acknowledge the batches in flight when it stops.
+const CONSUMER_STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `http://host:port`, with 127.0.0.1 for a wildcard address (what a local browser can open).
 fn url(addr: SocketAddr) -> String {

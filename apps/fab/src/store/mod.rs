@@ -41,6 +41,11 @@ pub fn migrator() -> Migrator {
             migration(1, "apc", include_str!("../../migrations/0001_apc.sql")),
             migration(2, "spec", include_str!("../../migrations/0002_spec.sql")),
             migration(3, "fdc", include_str!("../../migrations/0003_fdc.sql")),
+            migration(
+                4,
+                "fdc batches",
+                include_str!("../../migrations/0004_fdc_batches.sql"),
+            ),
         ]),
         ..Migrator::DEFAULT
     }
@@ -426,5 +431,5 @@ impl Store {
 
 mod fdc;
 mod spec;
-pub use fdc::MonitorCommit;
+pub use fdc::{BatchRecord, MonitorCommit, StoredBatch};
 pub use spec::SpecCommit;
