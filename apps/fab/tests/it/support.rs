@@ -58,6 +58,11 @@ fn with_database(base: &str, name: &str) -> String {
 
 impl Fab {
     pub(crate) async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, Vec::new()).await
+    }
+
+    /// A fab on `backend` with these variables too (a broker to consume from, say).
+    pub(crate) async fn start_with(backend: Backend, extra: Vec<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut vars = vec![
             ("FAB_DATA_DIR".to_owned(), dir.path().display().to_string()),
@@ -77,6 +82,7 @@ impl Fab {
             vars.push(("DATABASE_URL".to_owned(), with_database(&admin_url, &name)));
             database = Some((admin_url, name));
         }
+        vars.extend(extra);
         let env = Env::from_pairs(vars);
         let options = Options {
             bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
