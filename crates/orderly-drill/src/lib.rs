@@ -171,8 +171,8 @@ pub use load::{Connections, HttpVersion, Load};
 pub use outcome::{DRILL_ERROR, DRILL_ID, DRILL_REPLICA, FailureKind, Outcome};
 pub use probe::Probe;
 pub use queue::{
-    Broker, Cleanup, ConsumerRecord, QueueDrill, QueueEvent, QueueExpectation, QueueOptions,
-    QueueReport, Scenario, Stop,
+    Broker, Cleanup, ConsumerRecord, DEFAULT_BODY, DEFAULT_EFFECTS_QUERY, QueueDrill, QueueEvent,
+    QueueExpectation, QueueOptions, QueueReport, Scenario, Stop, Target,
 };
 pub use replica::{
     ADMIN_PORT, DRILL_LEDGER, DRILL_REPLICA_NAME, Exit, PORT, ReplicaRecord, SHUTDOWN_DELAY,
