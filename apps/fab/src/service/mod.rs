@@ -4,13 +4,17 @@
 //! settings ─┐
 //! auth ─────┤
 //! db ── store ── http ── announce
+//!          └──── fdc-amqp, fdc-nats (fab fdc and fab all, when AMQP_URL / NATS_URL is set)
 //! admin (first in, last out: probes answer until everything else has stopped)
 //! ```
 //!
 //! - `db` is an [`orderly_sql::SqlPool`] for SQLite or PostgreSQL, chosen by the URL's scheme;
 //! - `store` wraps it ([`Store`]) and, in the embedded default, applies the migrations;
 //! - `http` is an [`orderly_http::HttpServer`] serving the process's [`router`];
-//! - `announce` logs where the process listens, as URLs.
+//! - `announce` logs where the process listens, as URLs;
+//! - `fdc-amqp` / `fdc-nats` consume FDC sample batches ([`crate::bus::fdc`]); they depend on
+//!   the store, so they stop (finishing and acknowledging the batches in flight) before the
+//!   pool closes.
 //!
 //! `fab all` in-process, as the tests run it (port 0, a SQLite file in a temporary directory):
 //!
