@@ -25,8 +25,8 @@
 # its effect a row of fab's own `fdc_batches`, whose `deliveries` count shows a duplicate; the
 # drill's database prepared by fab-fdc-setup.sh: `fab migrate` and released FDC limits); the
 # negative control runs orderly-amqp's amqp_zero_loss_consumer example with ACK_BEFORE_EFFECT=1.
-# short: on RabbitMQ, 5,000 messages at 1,000/s, 2 restarts or 3 kills of `fab fdc`, then the
-# control. long: `fab fdc` on RabbitMQ and on NATS JetStream (NATS_URL), 30,000 messages at
+# short: on RabbitMQ, 3,000 messages at 1,000/s, 2 restarts or 3 kills of `fab fdc`, then the
+# control (5,000 messages). long: `fab fdc` on RabbitMQ and on NATS JetStream (NATS_URL), 30,000 messages at
 # 1,000/s, 10 restarts or 10 kills each; then the zero-loss examples: 60,000 at 2,000/s on
 # RabbitMQ, 30,000 at 1,000/s on NATS, 10 restarts or 10 kills, and both negative controls. The
 # NATS short drills of the examples are in `cargo test -p orderly-drill` (tests/it/queue.rs).
@@ -209,10 +209,12 @@ case "$mode" in
       --propagation-delay 500ms --expect-failures
     drill control-late-propagation --replica-cmd "$replica" --replicas 3 --rollouts 1 \
       --clients 8 --propagation-delay 1s --shutdown-delay 200ms --expect-failures
+    # 3,000 messages: a debug `fab fdc` ingests a few hundred batches a second, and the drain
+    # after the publishing is most of a short drill's time.
     queue fab-fdc-queue-rolling-restart "${fdc_amqp[@]}" --replicas 3 --restarts 2 \
-      --messages 5000 --rate 1000
+      --messages 3000 --rate 1000
     queue fab-fdc-queue-sigkill "${fdc_amqp[@]}" --replicas 3 --sigkills 3 \
-      --messages 5000 --rate 1000
+      --messages 3000 --rate 1000
     queue queue-control-ack-before-effect --replica-cmd "$bad_consumer" --replicas 3 \
       --sigkills 3 --messages 5000 --rate 1000 --expect-loss
     ;;
