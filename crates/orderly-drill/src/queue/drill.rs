@@ -118,15 +118,8 @@ impl QueueDrill {
     ) -> Result<QueueReport, Error> {
         let options = &self.options;
         let epoch = Instant::now();
-        let placeholders = |command: &str| -> Vec<String> {
-            command
-                .split_whitespace()
-                .map(|word| {
-                    word.replace("{queue}", broker.name())
-                        .replace("{consumer}", crate::queue::nats::CONSUMER)
-                })
-                .collect()
-        };
+        let placeholders =
+            |command: &str| expand(command, broker.name(), crate::queue::nats::CONSUMER);
         let mut words = placeholders(&options.replica_command).into_iter();
         let program = words.next().unwrap_or_default();
         let mut env = broker.replica_env(
@@ -319,6 +312,17 @@ impl QueueDrill {
         }
         Ok(events)
     }
+}
+
+/// `command` split on spaces, with `{queue}` and `{consumer}` replaced in every word.
+fn expand(command: &str, queue: &str, consumer: &str) -> Vec<String> {
+    command
+        .split_whitespace()
+        .map(|word| {
+            word.replace("{queue}", queue)
+                .replace("{consumer}", consumer)
+        })
+        .collect()
 }
 
 /// How long the setup command may run.
@@ -551,5 +555,29 @@ fn verify(published: &Published, effects: &[Effect]) -> QueueReport {
         expectation: crate::queue::options::QueueExpectation::ExactlyOnce,
         problems: Vec::new(),
         duration: Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+
+    #[test]
+    fn the_queue_and_the_consumer_are_put_in_the_command_line() {
+        assert_eq!(
+            expand(
+                "env FDC_STREAM={queue} FDC_CONSUMER={consumer}  fab fdc",
+                "qdrill-1",
+                "effects"
+            ),
+            [
+                "env",
+                "FDC_STREAM=qdrill-1",
+                "FDC_CONSUMER=effects",
+                "fab",
+                "fdc"
+            ]
+        );
+        assert_eq!(expand("consumer --x", "q", "c"), ["consumer", "--x"]);
     }
 }

@@ -272,3 +272,30 @@ impl QueueOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{QueueOptions, Target};
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn a_target_without_a_number_hole_or_a_query_is_refused_naming_each() {
+        let mut options = QueueOptions::new("consumer");
+        options.target = Target::custom(r#"{"same":1}"#, " ", Some(" ".to_owned()));
+        let error = options.validate().unwrap_err();
+        let ErrorKind::InvalidOptions(problems) = error.kind() else {
+            panic!("{error}");
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for option in ["body", "effects query", "setup command"] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(option)),
+                "{problems:?}"
+            );
+        }
+        options.target = Target::custom("{\"tool\":\"t-{n}\"}", "SELECT 1", None);
+        assert!(options.validate().is_ok());
+    }
+}
