@@ -29,7 +29,7 @@ use crate::domain::fdc::alarm::{Alarm, AlarmError, AlarmId};
 use crate::domain::fdc::limits::{LimitsVersion, ParameterLimits};
 use crate::domain::fdc::monitor::ParameterMonitor;
 use crate::domain::name::Name;
-use crate::store::{BatchRecord, MonitorCommit, Reply, Store};
+use crate::store::{BatchRecord, MonitorCommit, Reply};
 
 /// The most samples in one batch.
 pub const MAX_BATCH: usize = 10_000;
@@ -92,10 +92,10 @@ pub struct Evaluated<'a> {
 
 /// The released limits of `parameter`, if the released spec set has them.
 async fn released_limits(
-    store: &Store,
+    state: &AppState,
     parameter: &Name,
 ) -> Result<Option<ParameterLimits>, Failure> {
-    let (registry, _) = store.spec_registry().await?;
+    let (registry, _) = state.store.spec_registry().await?;
     let Some(set) = registry.released() else {
         return Ok(None);
     };
@@ -135,12 +135,13 @@ fn new_alarm_id() -> AlarmId {
 /// (another writer moved the monitor, or batch `id` was stored meanwhile): the caller starts
 /// over from a fresh read.
 pub async fn ingest(
-    store: &Store,
+    state: &AppState,
     id: &str,
     batch: &Batch,
     reply: impl FnOnce(&Evaluated<'_>) -> Result<Option<Reply>, Failure>,
 ) -> Result<Option<Reply>, Failure> {
-    let limits = released_limits(store, &batch.parameter)
+    let store = &state.store;
+    let limits = released_limits(state, &batch.parameter)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -227,7 +228,7 @@ async fn samples(
     let id = format!("http:{}:{}", write.caller.principal, write.key());
     let (state, write, batch, id) = (&state, &write, &batch, id.as_str());
     let (response, _) = idempotency::run(state, write, move || async move {
-        let reply = ingest(&state.store, id, batch, |evaluated| {
+        let reply = ingest(state, id, batch, |evaluated| {
             write.reply(StatusCode::OK, evaluated).map(Some)
         })
         .await?

@@ -21,9 +21,9 @@ use std::time::Duration;
 use orderly::Env;
 use orderly_messaging::{Delivery, HandlerError};
 
+use crate::api::AppState;
 use crate::api::fdc::{Batch, ingest};
 use crate::api::idempotency::Failure;
-use crate::store::Store;
 
 /// The default RabbitMQ queue of sample batches.
 pub const DEFAULT_QUEUE: &str = "fab.fdc.samples";
@@ -49,11 +49,12 @@ const MAX_ATTEMPTS: u32 = 32;
 /// [`HandlerError::reject`] for a batch that can never be ingested (the reason names the
 /// field); [`HandlerError::retry`] when the database failed.
 pub async fn handle_batch(
-    store: &Store,
+    state: &AppState,
     batch: Batch,
     delivery: &Delivery,
 ) -> Result<(), HandlerError> {
     let id = delivery.id();
+    let store = &state.store;
     batch
         .check()
         .map_err(|e| HandlerError::reject(format!("batch {id}: {e}")))?;
@@ -70,7 +71,7 @@ pub async fn handle_batch(
             );
             return Ok(());
         }
-        match ingest(store, id, &batch, |_| Ok(None)).await {
+        match ingest(state, id, &batch, |_| Ok(None)).await {
             Ok(_) => return Ok(()),
             Err(Failure::Store(e)) if e.is_conflict() => {}
             Err(Failure::Store(e)) => return Err(HandlerError::retry(e)),

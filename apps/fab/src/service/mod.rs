@@ -224,9 +224,10 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         })
     };
 
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
     if matches!(kind, ProcessKind::Fdc | ProcessKind::All) {
         match BrokerSettings::from_env(env) {
-            Ok(brokers) => add_fdc_consumers(&mut system, store, brokers),
+            Ok(brokers) => add_fdc_consumers(&mut system, (store, auth), &bus, brokers),
             Err(problems) => {
                 let problems = problems.join("; ");
                 system.add_fn("fdc-broker-settings", (), move |(), _ctx| {
@@ -237,7 +238,6 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
         }
     }
 
-    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
     let services = kind.services();
     let server = HttpServer::from_fn(move |(store, tokens): (Store, Tokens)| {
         router(
@@ -271,7 +271,20 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
 /// [`handle_batch`] (committed before it is acknowledged). They stop before the store (they
 /// depend on it), so the batches in flight are committed and acknowledged before the pool
 /// closes.
-fn add_fdc_consumers(system: &mut SystemBuilder, store: Key<Store>, brokers: BrokerSettings) {
+fn add_fdc_consumers(
+    system: &mut SystemBuilder,
+    deps: (Key<Store>, Key<Tokens>),
+    bus: &Arc<dyn Bus>,
+    brokers: BrokerSettings,
+) {
+    // The handlers share the HTTP routes' state, so they ingest through the same code.
+    let state = |bus: Arc<dyn Bus>| {
+        move |(store, tokens): (Store, Tokens)| AppState {
+            store,
+            tokens,
+            bus: Arc::clone(&bus),
+        }
+    };
     if let Some(amqp) = brokers.amqp {
         tracing::debug!(queue = %amqp.queue, "FDC consumes sample batches from RabbitMQ");
         let mut settings = orderly_amqp::ConsumerSettings::new(amqp.url, amqp.queue);
@@ -279,11 +292,15 @@ fn add_fdc_consumers(system: &mut SystemBuilder, store: Key<Store>, brokers: Bro
         settings.max_deliveries = amqp.max_deliveries;
         system.add(
             Spec::new("fdc-amqp").stop_timeout(CONSUMER_STOP_TIMEOUT),
-            store,
-            orderly_amqp::Consumer::with_deps(settings, |store: Store| {
-                move |Json(batch): Json<Batch>, delivery: Delivery| {
-                    let store = store.clone();
-                    async move { handle_batch(&store, batch, &delivery).await }
+            deps,
+            orderly_amqp::Consumer::with_deps(settings, {
+                let state = state(Arc::clone(bus));
+                move |deps| {
+                    let state = state(deps);
+                    move |Json(batch): Json<Batch>, delivery: Delivery| {
+                        let state = state.clone();
+                        async move { handle_batch(&state, batch, &delivery).await }
+                    }
                 }
             }),
         );
@@ -297,11 +314,15 @@ fn add_fdc_consumers(system: &mut SystemBuilder, store: Key<Store>, brokers: Bro
             .ack_wait(nats.ack_wait);
         system.add(
             Spec::new("fdc-nats").stop_timeout(CONSUMER_STOP_TIMEOUT),
-            store,
-            orderly_nats::JetStreamConsumer::with_deps(settings, |store: Store| {
-                move |Json(batch): Json<Batch>, delivery: Delivery| {
-                    let store = store.clone();
-                    async move { handle_batch(&store, batch, &delivery).await }
+            deps,
+            orderly_nats::JetStreamConsumer::with_deps(settings, {
+                let state = state(Arc::clone(bus));
+                move |deps| {
+                    let state = state(deps);
+                    move |Json(batch): Json<Batch>, delivery: Delivery| {
+                        let state = state.clone();
+                        async move { handle_batch(&state, batch, &delivery).await }
+                    }
                 }
             }),
         );

@@ -42,9 +42,9 @@ pub fn migrator() -> Migrator {
             migration(2, "spec", include_str!("../../migrations/0002_spec.sql")),
             migration(3, "fdc", include_str!("../../migrations/0003_fdc.sql")),
             migration(
-                4,
+                5,
                 "fdc batches",
-                include_str!("../../migrations/0004_fdc_batches.sql"),
+                include_str!("../../migrations/0005_fdc_batches.sql"),
             ),
         ]),
         ..Migrator::DEFAULT
