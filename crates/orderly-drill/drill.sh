@@ -20,18 +20,24 @@
 # PostgreSQL (AMQP_URL, POSTGRES_URL or DATABASE_URL): rolling restarts of consumer replicas
 # under sustained publishing (every confirmed message's effect exactly once), SIGKILLs (nothing
 # lost, duplicates within the in-flight bound), and the negative control, a consumer that
-# acknowledges before its effect is durable, which must lose messages. short: 5,000 messages at
-# 1,000/s, 2 restarts or 3 kills; long: 60,000 at 2,000/s, 10 restarts or 10 kills, then the
-# same three on NATS JetStream (NATS_URL; 30,000 at 1,000/s). The NATS short drills are in
-# `cargo test -p orderly-drill` (tests/it/queue.rs).
+# acknowledges before its effect is durable, which must lose messages. The replicas are
+# `fab fdc` consuming FDC sample batches (each message a batch of one sample on its own tool;
+# its effect a row of fab's own `fdc_batches`, whose `deliveries` count shows a duplicate; the
+# drill's database prepared by fab-fdc-setup.sh: `fab migrate` and released FDC limits); the
+# negative control runs orderly-amqp's amqp_zero_loss_consumer example with ACK_BEFORE_EFFECT=1.
+# short: on RabbitMQ, 3,000 messages at 1,000/s, 2 restarts or 3 kills of `fab fdc`, then the
+# control (5,000 messages). long: `fab fdc` on RabbitMQ and on NATS JetStream (NATS_URL), 30,000 messages at
+# 1,000/s, 10 restarts or 10 kills each; then the zero-loss examples: 60,000 at 2,000/s on
+# RabbitMQ, 30,000 at 1,000/s on NATS, 10 restarts or 10 kills, and both negative controls. The
+# NATS short drills of the examples are in `cargo test -p orderly-drill` (tests/it/queue.rs).
 #
 # PROFILE=debug|release (default: debug for short, release for long); REPLICA_CMD replaces the
-# example replica; QUEUE_REPLICA_CMD the queue drill's consumer (default: orderly-amqp's
-# amqp_zero_loss_consumer example; `fab fdc` once it consumes through the same contract); OUT is
-# where the JSON reports and work directories go (default: a new temporary directory);
-# POSTGRES_URL is the server the `fab apc` drills get a database of their own on (default
-# postgres://postgres@127.0.0.1:5432/postgres; dropped at exit). Exit status 0 when every drill
-# met its expectation.
+# example replica; QUEUE_REPLICA_CMD and NATS_QUEUE_REPLICA_CMD the examples' consumers in the
+# long queue drills (default: orderly-amqp's amqp_zero_loss_consumer and orderly-nats'
+# nats_zero_loss_consumer); OUT is where the JSON reports and work directories go (default: a
+# new temporary directory); POSTGRES_URL is the server the `fab apc` drills get a database of
+# their own on (default postgres://postgres@127.0.0.1:5432/postgres; dropped at exit). Exit
+# status 0 when every drill met its expectation.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -110,7 +116,9 @@ fab_setup() {
   token() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
   fab_tool=tool-$(token)
   local engineer=engineer-$(token)
-  export FAB_TOKENS="tool:$fab_tool,engineer:$engineer,admin:admin-$(token)"
+  # Two engineers: the `fab fdc` queue drills' setup releases a spec set (four eyes).
+  export DRILL_FAB_BIN=$fab DRILL_ENGINEER=$engineer DRILL_ENGINEER_2=engineer-$(token)
+  export FAB_TOKENS="tool:$fab_tool,engineer:$engineer,engineer:$DRILL_ENGINEER_2,admin:admin-$(token)"
   "$fab" migrate >"$out/fab-migrate.log" 2>&1
 
   # One temporary replica for the controller configuration of the scope (soc-a, N5, M1).
@@ -172,6 +180,19 @@ fab_ledger() {
   fi
 }
 
+# --- fab fdc on a broker -------------------------------------------------------------------------
+# The queue drill's target options for `fab fdc` (after fab_setup, which exports the tokens and
+# DRILL_* variables fab-fdc-setup.sh reads): each message a batch of one in-spec sample on its own
+# tool, the effects read from fab's fdc_batches. `{queue}` and `{consumer}` are the drill's queue
+# or stream and durable consumer; port 0 so that replicas share the host.
+fdc_target=(--setup-cmd "$PWD/crates/orderly-drill/fab-fdc-setup.sh"
+  --effects-query "SELECT id, deliveries FROM fdc_batches"
+  --body '{"tool":"drill-{n}","parameter":"drill-temp","samples":[{"at":1000,"value":23.0}]}')
+fdc_amqp=(--replica-cmd "env PORT=0 ADMIN_PORT=0 FDC_QUEUE={queue} $bin/fab fdc" "${fdc_target[@]}")
+fdc_nats=(--broker nats --prefetch 64
+  --replica-cmd "env PORT=0 ADMIN_PORT=0 FDC_STREAM={queue} FDC_CONSUMER={consumer} FDC_ACK_WAIT=2s $bin/fab fdc"
+  "${fdc_target[@]}")
+
 case "$mode" in
   short)
     fab_setup
@@ -188,10 +209,12 @@ case "$mode" in
       --propagation-delay 500ms --expect-failures
     drill control-late-propagation --replica-cmd "$replica" --replicas 3 --rollouts 1 \
       --clients 8 --propagation-delay 1s --shutdown-delay 200ms --expect-failures
-    queue queue-rolling-restart --replica-cmd "$consumer" --replicas 3 --restarts 2 \
-      --messages 5000 --rate 1000
-    queue queue-sigkill --replica-cmd "$consumer" --replicas 3 --sigkills 3 \
-      --messages 5000 --rate 1000
+    # 3,000 messages: a debug `fab fdc` ingests a few hundred batches a second, and the drain
+    # after the publishing is most of a short drill's time.
+    queue fab-fdc-queue-rolling-restart "${fdc_amqp[@]}" --replicas 3 --restarts 2 \
+      --messages 3000 --rate 1000
+    queue fab-fdc-queue-sigkill "${fdc_amqp[@]}" --replicas 3 --sigkills 3 \
+      --messages 3000 --rate 1000
     queue queue-control-ack-before-effect --replica-cmd "$bad_consumer" --replicas 3 \
       --sigkills 3 --messages 5000 --rate 1000 --expect-loss
     ;;
@@ -208,6 +231,11 @@ case "$mode" in
     drill long-fresh-http1 "${common[@]}" --connections fresh --http http1
     drill long-pooled-http2 "${common[@]}" --connections pooled --http http2 \
       --upstream-http http2
+    fdc_long=(--replicas 3 --messages 30000 --rate 1000)
+    queue fab-fdc-queue-long-rolling-restart "${fdc_amqp[@]}" "${fdc_long[@]}" --restarts 10
+    queue fab-fdc-queue-long-sigkill "${fdc_amqp[@]}" "${fdc_long[@]}" --sigkills 10
+    queue fab-fdc-queue-long-nats-rolling-restart "${fdc_nats[@]}" "${fdc_long[@]}" --restarts 10
+    queue fab-fdc-queue-long-nats-sigkill "${fdc_nats[@]}" "${fdc_long[@]}" --sigkills 10
     queue queue-long-rolling-restart --replica-cmd "$consumer" --replicas 3 --restarts 10 \
       --messages 60000 --rate 2000
     queue queue-long-sigkill --replica-cmd "$consumer" --replicas 3 --sigkills 10 \

@@ -144,12 +144,14 @@
 //! body `{"n": <n>}`. The replica's effect is one transaction of `INSERT INTO effects
 //! (message_id, value, handled) VALUES ($id, …, 1) ON CONFLICT (message_id) DO UPDATE SET
 //! handled = effects.handled + 1`, acknowledged after the commit, so a second handling is
-//! visible. SIGTERM must drain and exit 0. Today the replicas are the zero-loss consumer
-//! examples of orderly-amqp (`amqp_zero_loss_consumer`) and orderly-nats
-//! (`nats_zero_loss_consumer`); `fab fdc` will be drilled through the same contract once it
-//! consumes from a broker. Their negative control, acknowledging before the effect is durable
-//! (`ACK_BEFORE_EFFECT=1`, `ZERO_LOSS_ACKNOWLEDGE=before-effect`), must make a SIGKILL drill
-//! report lost messages (`--expect-loss`).
+//! visible. SIGTERM must drain and exit 0. The replicas are the zero-loss consumer examples of
+//! orderly-amqp (`amqp_zero_loss_consumer`) and orderly-nats (`nats_zero_loss_consumer`), and
+//! `fab fdc`, an application with its own message format and tables: [`Target`] (`--body`,
+//! `--effects-query`, `--setup-cmd`) says what it consumes, where its effects are, and how its
+//! database is prepared; `{queue}` and `{consumer}` in the command line become the queue or
+//! stream and the durable consumer. The examples' negative control, acknowledging before the
+//! effect is durable (`ACK_BEFORE_EFFECT=1`, `ZERO_LOSS_ACKNOWLEDGE=before-effect`), must make
+//! a SIGKILL drill report lost messages (`--expect-loss`).
 
 mod balancer;
 mod cluster;
@@ -171,8 +173,8 @@ pub use load::{Connections, HttpVersion, Load};
 pub use outcome::{DRILL_ERROR, DRILL_ID, DRILL_REPLICA, FailureKind, Outcome};
 pub use probe::Probe;
 pub use queue::{
-    Broker, Cleanup, ConsumerRecord, QueueDrill, QueueEvent, QueueExpectation, QueueOptions,
-    QueueReport, Scenario, Stop,
+    Broker, Cleanup, ConsumerRecord, DEFAULT_BODY, DEFAULT_EFFECTS_QUERY, QueueDrill, QueueEvent,
+    QueueExpectation, QueueOptions, QueueReport, Scenario, Stop, Target,
 };
 pub use replica::{
     ADMIN_PORT, DRILL_LEDGER, DRILL_REPLICA_NAME, Exit, PORT, ReplicaRecord, SHUTDOWN_DELAY,

@@ -12,6 +12,9 @@ mod replicas;
 mod report;
 
 pub use drill::QueueDrill;
-pub use options::{Broker, Cleanup, QueueExpectation, QueueOptions, Scenario};
+pub use options::{
+    Broker, Cleanup, DEFAULT_BODY, DEFAULT_EFFECTS_QUERY, QueueExpectation, QueueOptions, Scenario,
+    Target,
+};
 pub use replicas::{ConsumerRecord, Stop};
 pub use report::{QueueEvent, QueueReport};

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use orderly_drill::{
-    Broker, Cleanup, QueueDrill, QueueExpectation, QueueOptions, QueueReport, Scenario,
+    Broker, Cleanup, DEFAULT_BODY, QueueDrill, QueueExpectation, QueueOptions, QueueReport,
+    Scenario, Target,
 };
 
 /// Rolling restarts or SIGKILLs of consumer replicas while messages are published; every
@@ -14,6 +15,8 @@ use orderly_drill::{
 #[derive(Debug, Args)]
 pub(crate) struct QueueArgs {
     /// The consumer replica's command line (split on spaces, no shell); see the env contract.
+    /// `{queue}` is replaced by the RabbitMQ queue or the JetStream stream, `{consumer}` by
+    /// the JetStream durable consumer (`env FDC_QUEUE={queue} fab fdc`).
     #[arg(long = "replica-cmd")]
     replica_cmd: String,
     /// The broker.
@@ -75,6 +78,20 @@ pub(crate) struct QueueArgs {
     /// Where the replicas' logs go (default: a new temporary directory, kept).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Each message's body: `{n}` is replaced by its number, `{id}` by its id (`m-<n>`).
+    /// Default: `{"n":{n}}`, the `effects` convention.
+    #[arg(long, requires = "effects_query")]
+    body: Option<String>,
+    /// SQL giving one row per handled message: its id (text) and how many times it was
+    /// handled (bigint). With it, the drill does not create its `effects` table: the
+    /// application's own tables are read (e.g. `SELECT id, deliveries FROM fdc_batches`).
+    #[arg(long)]
+    effects_query: Option<String>,
+    /// Run once before the first replica, with the replicas' environment (DATABASE_URL, …),
+    /// e.g. the application's migrations; must exit 0. `{queue}` and `{consumer}` are
+    /// replaced as in `--replica-cmd`.
+    #[arg(long)]
+    setup_cmd: Option<String>,
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -126,6 +143,15 @@ impl QueueArgs {
         options.seed = self.seed;
         options.name = self.name;
         options.work_dir = self.work_dir;
+        if let Some(query) = self.effects_query {
+            options.target = Target::custom(
+                self.body.unwrap_or_else(|| DEFAULT_BODY.to_owned()),
+                query,
+                self.setup_cmd,
+            );
+        } else {
+            options.target.setup_command = self.setup_cmd;
+        }
         (options, self.report)
     }
 }

@@ -30,7 +30,7 @@ use crate::domain::fdc::alarm::{Alarm, AlarmError, AlarmId};
 use crate::domain::fdc::limits::{LimitsVersion, ParameterLimits};
 use crate::domain::fdc::monitor::ParameterMonitor;
 use crate::domain::name::Name;
-use crate::store::MonitorCommit;
+use crate::store::{BatchRecord, MonitorCommit, Reply};
 
 /// The most samples in one batch.
 pub const MAX_BATCH: usize = 10_000;
@@ -54,13 +54,18 @@ impl From<AlarmError> for ApiError {
     }
 }
 
+/// A batch of samples of one parameter on one tool: the body of `POST /v1/fdc/samples`, and
+/// the message FDC consumes from the broker (`{tool, parameter, samples: [{at, value}]}`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Batch {
-    tool: Name,
-    parameter: Name,
+pub struct Batch {
+    /// The tool.
+    pub tool: Name,
+    /// The parameter.
+    pub parameter: Name,
+    /// The readings, oldest first.
     #[schema(min_items = 1, max_items = 10000)]
-    samples: Vec<Sample>,
+    pub samples: Vec<Sample>,
 }
 
 impl WriteBody for Batch {
@@ -68,6 +73,16 @@ impl WriteBody for Batch {
     const WHAT: &'static str = "sending samples";
 
     fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
+        Batch::check(self)
+    }
+}
+
+impl Batch {
+    /// Refuses a batch with no sample or more than [`MAX_BATCH`], naming `samples`.
+    ///
+    /// # Errors
+    /// 422 naming `samples`.
+    pub fn check(&self) -> Result<(), ApiError> {
         if self.samples.is_empty() || self.samples.len() > MAX_BATCH {
             return Err(ApiError::unprocessable(format!(
                 "samples must hold 1 to {MAX_BATCH} readings"
@@ -78,8 +93,9 @@ impl WriteBody for Batch {
     }
 }
 
+/// What a batch came to, as the HTTP response shows it.
 #[derive(Debug, Serialize, ToSchema)]
-struct Evaluated<'a> {
+pub struct Evaluated<'a> {
     samples: usize,
     limits_version: LimitsVersion,
     alarms: &'a [Alarm],
@@ -98,6 +114,89 @@ fn new_alarm_id() -> AlarmId {
     AlarmId(rand::random::<u64>() >> 1)
 }
 
+/// One attempt at ingesting batch `id`, the one code path of HTTP and the broker: evaluates
+/// it against the released limits of its parameter on its monitor, then commits in one
+/// transaction the monitor, the alarms it raised, the batch itself (`fdc_batches`, under `id`)
+/// and the response `reply` makes (an HTTP request's, stored for idempotency; `None` from the
+/// broker). Returns that response once committed.
+///
+/// # Errors
+/// [`Failure::Api`] when the batch cannot be evaluated (409 naming `parameter` without
+/// released limits for it); [`Failure::Store`] when the store failed, or is a conflict
+/// (another writer moved the monitor, or batch `id` was stored meanwhile): the caller starts
+/// over from a fresh read.
+pub async fn ingest(
+    state: &AppState,
+    id: &str,
+    batch: &Batch,
+    reply: impl FnOnce(&Evaluated<'_>) -> Result<Option<Reply>, Failure>,
+) -> Result<Option<Reply>, Failure> {
+    let store = &state.store;
+    let limits = released_limits(state, &batch.parameter)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "the released spec has no FDC limits for {}",
+                    batch.parameter
+                ),
+            )
+            .field("parameter")
+        })?;
+    let (mut monitor, expected) = match store.monitor(&batch.tool, &batch.parameter).await? {
+        Some((monitor, version)) => (monitor, Some(version)),
+        None => {
+            let start = batch.samples.first().map_or_else(now, |s| s.at);
+            (
+                ParameterMonitor::new(batch.tool.clone(), limits.clone(), start),
+                None,
+            )
+        }
+    };
+    if limits.version() > monitor.limits().version() {
+        monitor
+            .set_limits(limits)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    let alarms: Vec<Alarm> = batch
+        .samples
+        .iter()
+        .flat_map(|sample| monitor.observe(*sample))
+        .map(|detection| Alarm::raise(new_alarm_id(), detection))
+        .collect();
+    let reply = reply(&Evaluated {
+        samples: batch.samples.len(),
+        limits_version: monitor.limits().version(),
+        alarms: &alarms,
+    })?;
+    let commit = MonitorCommit {
+        tool: &batch.tool,
+        parameter: &batch.parameter,
+        monitor: &monitor,
+        expected,
+        alarms: &alarms,
+        reply: reply.as_ref(),
+        batch: BatchRecord {
+            id,
+            samples: &batch.samples,
+        },
+    };
+    store.commit_monitor(&commit, now().as_millis()).await?;
+    for alarm in &alarms {
+        tracing::warn!(
+            alarm = alarm.id.0,
+            batch = id,
+            tool = %batch.tool,
+            parameter = %batch.parameter,
+            class = ?alarm.detection.class,
+            severity = ?alarm.detection.severity,
+            "FDC alarm raised"
+        );
+    }
+    Ok(reply)
+}
+
 #[utoipa::path(
     post,
     path = "/v1/fdc/samples",
@@ -114,72 +213,20 @@ async fn samples(State(state): State<AppState>, write: Write<Batch>) -> Response
         body: batch,
         ..
     } = write;
-    let (state, write, batch) = (&state, &write, &batch);
+    // The batch's id: the request's key, of its principal (keys are per principal).
+    let id = format!("http:{}:{}", write.caller.principal, write.key());
+    let (state, write, batch, id) = (&state, &write, &batch, id.as_str());
     let (response, _) = idempotency::run(state, write, move || async move {
-        let limits = released_limits(state, &batch.parameter)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "the released spec has no FDC limits for {}",
-                        batch.parameter
-                    ),
-                )
-                .field("parameter")
-            })?;
-        let (mut monitor, expected) =
-            match state.store.monitor(&batch.tool, &batch.parameter).await? {
-                Some((monitor, version)) => (monitor, Some(version)),
-                None => {
-                    let start = batch.samples.first().map_or_else(now, |s| s.at);
-                    (
-                        ParameterMonitor::new(batch.tool.clone(), limits.clone(), start),
-                        None,
-                    )
-                }
-            };
-        if limits.version() > monitor.limits().version() {
-            monitor
-                .set_limits(limits)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        }
-        let alarms: Vec<Alarm> = batch
-            .samples
-            .iter()
-            .flat_map(|sample| monitor.observe(*sample))
-            .map(|detection| Alarm::raise(new_alarm_id(), detection))
-            .collect();
-        let reply = write.reply(
-            StatusCode::OK,
-            &Evaluated {
-                samples: batch.samples.len(),
-                limits_version: monitor.limits().version(),
-                alarms: &alarms,
-            },
-        )?;
-        let commit = MonitorCommit {
-            tool: &batch.tool,
-            parameter: &batch.parameter,
-            monitor: &monitor,
-            expected,
-            alarms: &alarms,
-            reply: Some(&reply),
-        };
-        state
-            .store
-            .commit_monitor(&commit, now().as_millis())
-            .await?;
-        for alarm in &alarms {
-            tracing::warn!(
-                alarm = alarm.id.0,
-                tool = %batch.tool,
-                parameter = %batch.parameter,
-                class = ?alarm.detection.class,
-                severity = ?alarm.detection.severity,
-                "FDC alarm raised"
-            );
-        }
+        let reply = ingest(state, id, batch, |evaluated| {
+            write.reply(StatusCode::OK, evaluated).map(Some)
+        })
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the batch was committed without its response",
+            )
+        })?;
         Ok((reply, ()))
     })
     .await;

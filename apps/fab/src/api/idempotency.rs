@@ -84,6 +84,12 @@ impl Key {
         Ok(Self { caller, key, hash })
     }
 
+    /// The idempotency key.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The stored form of the response `status` with `body`.
     ///
     /// # Errors

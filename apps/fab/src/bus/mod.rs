@@ -1,10 +1,12 @@
 //! The event bus between the services: a small trait (publish an event, subscribe a handler)
-//! with an in-process implementation for `fab all`; the broker ones (RabbitMQ, NATS) implement
-//! the same trait.
+//! with an in-process implementation for `fab all` (broker implementations of the trait are
+//! still to come); and [`fdc`], FDC sample batches consumed from RabbitMQ or NATS.
 //!
 //! Events are published *after* the change they announce is committed, so a subscriber never
 //! sees an event whose effect could still be rolled back; delivery is at least once in
 //! spirit (handlers must be idempotent: every fab write is, by id).
+
+pub mod fdc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;

@@ -5,6 +5,7 @@
 //! db ── store ────────────────────────────────────┼── http ── announce
 //! (settings, spec-settings, store) ── spec-sync ──┘
 //! (store, settings) ── idempotency-prune (deletes stored replies past FAB_IDEMPOTENCY_RETENTION)
+//! (store, auth, spec-sync) ── fdc-amqp, fdc-nats (fab fdc and fab all, when AMQP_URL / NATS_URL is set)
 //! admin (first in, last out: probes answer until everything else has stopped)
 //! ```
 //!
@@ -13,7 +14,10 @@
 //! - `spec-sync` says which released spec set APC and FDC use, and in `fab apc` / `fab fdc`
 //!   with `SPEC_URL` syncs it from the central spec service ([`spec_sync`]);
 //! - `http` is an [`orderly_http::HttpServer`] serving the process's [`router`];
-//! - `announce` logs where the process listens, as URLs.
+//! - `announce` logs where the process listens, as URLs;
+//! - `fdc-amqp` / `fdc-nats` consume FDC sample batches ([`crate::bus::fdc`]); they depend on
+//!   the store, so they stop (finishing and acknowledging the batches in flight) before the
+//!   pool closes.
 //!
 //! `fab all` in-process, as the tests run it (port 0, a SQLite file in a temporary directory):
 //!
@@ -55,6 +59,7 @@ use std::time::Duration;
 use orderly::{BoxError, Env, InvalidConfig, Key, Spec, System, SystemBuilder};
 use orderly_config::Config;
 use orderly_http::{Admin, AdminHandle, HttpServer, ServerHandle};
+use orderly_messaging::{Delivery, Json};
 use orderly_sql::{PoolSettings, SqlPool};
 use orderly_telemetry::Metrics;
 
@@ -62,8 +67,10 @@ pub use settings::FabSettings;
 pub use spec_sync::{SpecSync, SpecSyncSettings, SpecView};
 
 use crate::api::auth::Tokens;
+use crate::api::fdc::Batch;
 use crate::api::idempotency;
 use crate::api::{AppState, Services, router};
+use crate::bus::fdc::{BrokerSettings, handle_batch};
 use crate::bus::{Bus, InProcessBus};
 use crate::store::Store;
 
@@ -237,6 +244,19 @@ pub fn build(kind: ProcessKind, env: &Env, options: Options) -> Built {
     );
 
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
+    if matches!(kind, ProcessKind::Fdc | ProcessKind::All) {
+        match BrokerSettings::from_env(env) {
+            Ok(brokers) => add_fdc_consumers(&mut system, (store, auth, specs), &bus, brokers),
+            Err(problems) => {
+                let problems = problems.join("; ");
+                system.add_fn("fdc-broker-settings", (), move |(), _ctx| {
+                    let problems = problems.clone();
+                    async move { Err::<(), _>(invalid(problems)) }
+                });
+            }
+        }
+    }
+
     let services = kind.services();
     let server = HttpServer::from_fn(move |(store, tokens, specs): (Store, Tokens, SpecView)| {
         router(
@@ -314,6 +334,72 @@ async fn prune_every(
         }
     }
 }
+
+/// The FDC consumers of sample batches: RabbitMQ and/or NATS, each handling a batch through
+/// [`handle_batch`] (committed before it is acknowledged). They stop before the store (they
+/// depend on it), so the batches in flight are committed and acknowledged before the pool
+/// closes.
+fn add_fdc_consumers(
+    system: &mut SystemBuilder,
+    deps: (Key<Store>, Key<Tokens>, Key<SpecView>),
+    bus: &Arc<dyn Bus>,
+    brokers: BrokerSettings,
+) {
+    // The handlers share the HTTP routes' state, so they ingest through the same code.
+    let state = |bus: Arc<dyn Bus>| {
+        move |(store, tokens, specs): (Store, Tokens, SpecView)| AppState {
+            store,
+            tokens,
+            bus: Arc::clone(&bus),
+            specs,
+        }
+    };
+    if let Some(amqp) = brokers.amqp {
+        tracing::debug!(queue = %amqp.queue, "FDC consumes sample batches from RabbitMQ");
+        let mut settings = orderly_amqp::ConsumerSettings::new(amqp.url, amqp.queue);
+        settings.prefetch = amqp.prefetch;
+        settings.max_deliveries = amqp.max_deliveries;
+        system.add(
+            Spec::new("fdc-amqp").stop_timeout(CONSUMER_STOP_TIMEOUT),
+            deps,
+            orderly_amqp::Consumer::with_deps(settings, {
+                let state = state(Arc::clone(bus));
+                move |deps| {
+                    let state = state(deps);
+                    move |Json(batch): Json<Batch>, delivery: Delivery| {
+                        let state = state.clone();
+                        async move { handle_batch(&state, batch, &delivery).await }
+                    }
+                }
+            }),
+        );
+    }
+    if let Some(nats) = brokers.nats {
+        let settings = orderly_nats::ConsumerSettings::new(nats.stream, nats.consumer)
+            .url(nats.url)
+            .subjects([nats.subject])
+            .prefetch(nats.prefetch)
+            .max_deliveries(nats.max_deliveries)
+            .ack_wait(nats.ack_wait);
+        system.add(
+            Spec::new("fdc-nats").stop_timeout(CONSUMER_STOP_TIMEOUT),
+            deps,
+            orderly_nats::JetStreamConsumer::with_deps(settings, {
+                let state = state(Arc::clone(bus));
+                move |deps| {
+                    let state = state(deps);
+                    move |Json(batch): Json<Batch>, delivery: Delivery| {
+                        let state = state.clone();
+                        async move { handle_batch(&state, batch, &delivery).await }
+                    }
+                }
+            }),
+        );
+    }
+}
+
+/// How long a consumer may take to finish and acknowledge the batches in flight when it stops.
+const CONSUMER_STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `http://host:port`, with 127.0.0.1 for a wildcard address (what a local browser can open).
 fn url(addr: SocketAddr) -> String {

@@ -1,6 +1,7 @@
 //! FDC monitors and alarms.
 
 use super::{Db, Reply, Store, StoreError, StoreErrorKind, db, json, parse, to_i64};
+use crate::domain::fdc::Sample;
 use crate::domain::fdc::alarm::{Alarm, AlarmId};
 use crate::domain::fdc::monitor::ParameterMonitor;
 use crate::domain::name::Name;
@@ -20,6 +21,33 @@ pub struct MonitorCommit<'a> {
     pub alarms: &'a [Alarm],
     /// The response to store for the request.
     pub reply: Option<&'a Reply>,
+    /// The batch as received, stored under its id (a taken id is a conflict).
+    pub batch: BatchRecord<'a>,
+}
+
+/// A sample batch as stored in `fdc_batches`.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchRecord<'a> {
+    /// The batch's id: the broker's message id, or the HTTP request's idempotency key
+    /// qualified by its principal.
+    pub id: &'a str,
+    /// The samples.
+    pub samples: &'a [Sample],
+}
+
+/// A stored batch, as [`Store::batch`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// The tool.
+    pub tool: String,
+    /// The parameter.
+    pub parameter: String,
+    /// Samples in the batch.
+    pub samples: u64,
+    /// Alarms the batch raised.
+    pub alarms: u64,
+    /// How many times the batch was delivered and handled (1 unless delivered again).
+    pub deliveries: u64,
 }
 
 fn alarm_id(id: AlarmId) -> i64 {
@@ -63,6 +91,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let state = json(c.monitor)?;
+        let samples = json(&c.batch.samples)?;
         let next = to_i64(c.expected.map_or(1, |v| v.saturating_add(1)));
         let alarms = c
             .alarms
@@ -113,11 +142,65 @@ impl Store {
                 .await
                 .map_err(db)?;
             }
+            sqlx::query(
+                "INSERT INTO fdc_batches (id, tool, parameter, samples, sample_count, alarms, deliveries, received_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+            )
+            .bind(c.batch.id)
+            .bind(c.tool.as_str())
+            .bind(c.parameter.as_str())
+            .bind(&samples)
+            .bind(to_i64(c.batch.samples.len() as u64))
+            .bind(to_i64(c.alarms.len() as u64))
+            .bind(to_i64(now_ms))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
             if let Some(reply) = c.reply {
                 insert_reply!(tx, reply, now_ms);
             }
             tx.commit().await.map_err(db)
         })
+    }
+
+    /// Counts one more delivery of batch `id` if it is stored: `true` then (the batch was
+    /// handled before and must not be evaluated again), `false` for a batch not seen yet.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn redelivered_batch(&self, id: &str) -> Result<bool, StoreError> {
+        let updated = on_pool!(self, |pool| sqlx::query(
+            "UPDATE fdc_batches SET deliveries = deliveries + 1 WHERE id = $1"
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(db)?
+        .rows_affected());
+        Ok(updated == 1)
+    }
+
+    /// Batch `id`, if stored.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn batch(&self, id: &str) -> Result<Option<StoredBatch>, StoreError> {
+        let sql = "SELECT tool, parameter, sample_count, alarms, deliveries FROM fdc_batches WHERE id = $1";
+        let row: Option<(String, String, i64, i64, i64)> =
+            on_pool!(self, |pool| sqlx::query_as(sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(db)?);
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(row.map(
+            |(tool, parameter, samples, alarms, deliveries)| StoredBatch {
+                tool,
+                parameter,
+                samples: count(samples),
+                alarms: count(alarms),
+                deliveries: count(deliveries),
+            },
+        ))
     }
 
     /// The alarms of `tool` (every tool: `None`), newest first, at most `limit`;

@@ -46,6 +46,16 @@ pub fn migrator() -> Migrator {
                 "spec applied",
                 include_str!("../../migrations/0004_spec_applied.sql"),
             ),
+            migration(
+                5,
+                "fdc batches",
+                include_str!("../../migrations/0005_fdc_batches.sql"),
+            ),
+            migration(
+                6,
+                "idempotency created at",
+                include_str!("../../migrations/0006_idempotency_created_at.sql"),
+            ),
         ]),
         ..Migrator::DEFAULT
     }
@@ -447,5 +457,27 @@ impl Store {
 mod applied;
 mod fdc;
 mod spec;
-pub use fdc::MonitorCommit;
+pub use fdc::{BatchRecord, MonitorCommit, StoredBatch};
 pub use spec::SpecCommit;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// Every file in `migrations/` is in the migrator, numbered as its name says, once: a
+    /// migration file that is not listed would never run.
+    #[test]
+    fn the_migrator_lists_every_migration_file_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<i64> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                name.split('_').next().unwrap().parse().unwrap()
+            })
+            .collect();
+        files.sort_unstable();
+        let listed: Vec<i64> = super::migrator().iter().map(|m| m.version).collect();
+        assert_eq!(listed, files);
+    }
+}

@@ -72,6 +72,11 @@ pub(crate) async fn postgres_database() -> (String, (String, String)) {
 
 impl Fab {
     pub(crate) async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, Vec::new()).await
+    }
+
+    /// A fab on `backend` with these variables too (a broker to consume from, say).
+    pub(crate) async fn start_with(backend: Backend, extra: Vec<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut vars = vec![
             ("FAB_DATA_DIR".to_owned(), dir.path().display().to_string()),
@@ -84,6 +89,7 @@ impl Fab {
             vars.push(("DATABASE_URL".to_owned(), url));
             database = Some(created);
         }
+        vars.extend(extra);
         Self::launch(ProcessKind::All, vars, dir, database).await
     }
 

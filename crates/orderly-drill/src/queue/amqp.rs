@@ -15,7 +15,7 @@ use crate::queue::publish::Settled;
 #[derive(Debug)]
 pub(crate) struct Amqp {
     url: String,
-    queue: String,
+    pub(crate) queue: String,
     connection: Connection,
 }
 
@@ -145,7 +145,7 @@ impl Amqp {
 #[derive(Debug)]
 pub(crate) struct AmqpPublisher {
     channel: Channel,
-    queue: String,
+    pub(crate) queue: String,
 }
 
 impl AmqpPublisher {

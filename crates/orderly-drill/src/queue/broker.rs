@@ -34,6 +34,14 @@ impl Client {
         }
     }
 
+    /// The RabbitMQ queue's or the JetStream stream's name.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Amqp(amqp) => &amqp.queue,
+            Self::Nats(nats) => &nats.stream,
+        }
+    }
+
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Amqp(_) => "amqp",

@@ -15,6 +15,8 @@ const EFFECTS: &str = "CREATE TABLE effects (message_id text PRIMARY KEY, value 
 pub(crate) struct Database {
     admin_url: String,
     pub(crate) name: String,
+    /// `(message id text, handled bigint)` rows, one per handled message.
+    effects_query: String,
 }
 
 /// One effect row.
@@ -25,11 +27,18 @@ pub(crate) struct Effect {
 }
 
 impl Database {
-    /// Creates database `name` through `admin_url` and its effects table.
-    pub(crate) async fn create(admin_url: &str, name: &str) -> Result<Self, Error> {
+    /// Creates database `name` through `admin_url`, and the effects table if
+    /// `create_effects_table`; its effects are what `effects_query` reads.
+    pub(crate) async fn create(
+        admin_url: &str,
+        name: &str,
+        effects_query: &str,
+        create_effects_table: bool,
+    ) -> Result<Self, Error> {
         let database = Self {
             admin_url: admin_url.to_owned(),
             name: name.to_owned(),
+            effects_query: effects_query.to_owned(),
         };
         let mut admin = database.admin().await?;
         sqlx::query(&format!("CREATE DATABASE \"{name}\""))
@@ -37,6 +46,9 @@ impl Database {
             .await
             .map_err(|e| Error::database(format!("create database {name}"), e))?;
         let _ = admin.close().await;
+        if !create_effects_table {
+            return Ok(database);
+        }
         let mut connection = database.connect().await?;
         sqlx::query(EFFECTS)
             .execute(&mut connection)
@@ -78,7 +90,8 @@ impl Database {
 
     /// Rows in the effects table.
     pub(crate) async fn count(&self, connection: &mut PgConnection) -> Result<i64, Error> {
-        Ok(sqlx::query("SELECT count(*) FROM effects")
+        let sql = format!("SELECT count(*) FROM ({}) AS effects", self.effects_query);
+        Ok(sqlx::query(&sql)
             .fetch_one(connection)
             .await
             .map_err(|e| Error::database(format!("count the effects in {}", self.name), e))?
@@ -93,18 +106,21 @@ impl Database {
     /// Every effect row.
     pub(crate) async fn effects(&self) -> Result<Vec<Effect>, Error> {
         let mut connection = self.connect().await?;
-        let rows = sqlx::query("SELECT message_id, handled FROM effects")
+        let rows = sqlx::query(&self.effects_query)
             .fetch_all(&mut connection)
             .await
             .map_err(|e| Error::database(format!("read the effects in {}", self.name), e))?;
         let _ = connection.close().await;
-        Ok(rows
-            .iter()
-            .map(|row| Effect {
-                message_id: row.get(0),
-                handled: row.get(1),
+        rows.iter()
+            .map(|row| {
+                let read = |e| Error::database(format!("read the effects in {}", self.name), e);
+                let handled: i64 = row.try_get(1).map_err(read)?;
+                Ok(Effect {
+                    message_id: row.try_get(0).map_err(read)?,
+                    handled: i32::try_from(handled).unwrap_or(i32::MAX),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Drops the database, closing whatever connection is left.
@@ -130,6 +146,7 @@ mod tests {
         Database {
             admin_url: admin.into(),
             name: "drill".into(),
+            effects_query: String::new(),
         }
         .url()
     }

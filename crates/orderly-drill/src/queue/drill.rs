@@ -63,7 +63,13 @@ impl QueueDrill {
                 .keep(),
         };
         tracing::info!(work_dir = %work_dir.display(), %name, "queue drill");
-        let database = Database::create(&options.database_url, &name.replace('-', "_")).await?;
+        let database = Database::create(
+            &options.database_url,
+            &name.replace('-', "_"),
+            &options.target.effects_query,
+            options.target.create_effects_table,
+        )
+        .await?;
         let result = self.with_database(&name, &database, work_dir).await;
         if options.cleanup == Cleanup::Drop
             && let Err(error) = database.drop_database().await
@@ -112,10 +118,9 @@ impl QueueDrill {
     ) -> Result<QueueReport, Error> {
         let options = &self.options;
         let epoch = Instant::now();
-        let mut words = options
-            .replica_command
-            .split_whitespace()
-            .map(str::to_owned);
+        let placeholders =
+            |command: &str| expand(command, broker.name(), crate::queue::nats::CONSUMER);
+        let mut words = placeholders(&options.replica_command).into_iter();
         let program = words.next().unwrap_or_default();
         let mut env = broker.replica_env(
             options.prefetch,
@@ -130,6 +135,9 @@ impl QueueDrill {
                 options.database_connections.to_string(),
             ),
         ]);
+        if let Some(setup) = &options.target.setup_command {
+            run_setup(&placeholders(setup), &env, &work_dir).await?;
+        }
         let mut consumers = Consumers::new(
             program,
             words.collect(),
@@ -164,7 +172,13 @@ impl QueueDrill {
         );
         let start = Instant::now();
         let (published, events) = tokio::join!(
-            publish::publish(&publisher, options.messages, options.rate, tracker),
+            publish::publish(
+                &publisher,
+                &options.target.body,
+                options.messages,
+                options.rate,
+                tracker,
+            ),
             self.disturb(broker, &mut consumers, start, publishing_for, seed),
         );
         publisher.close().await;
@@ -297,6 +311,77 @@ impl QueueDrill {
             events.push(event);
         }
         Ok(events)
+    }
+}
+
+/// `command` split on spaces, with `{queue}` and `{consumer}` replaced in every word.
+fn expand(command: &str, queue: &str, consumer: &str) -> Vec<String> {
+    command
+        .split_whitespace()
+        .map(|word| {
+            word.replace("{queue}", queue)
+                .replace("{consumer}", consumer)
+        })
+        .collect()
+}
+
+/// How long the setup command may run.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs the setup command `words` with the replicas' environment `env`, its output in
+/// `<work_dir>/setup.log`; it must exit 0.
+async fn run_setup(
+    words: &[String],
+    env: &[(&'static str, String)],
+    work_dir: &std::path::Path,
+) -> Result<(), Error> {
+    let command = words.join(" ");
+    let log_path = work_dir.join("setup.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| Error::file(&log_path, e))?;
+    let log_err = log.try_clone().map_err(|e| Error::file(&log_path, e))?;
+    let spawn_error = |source| {
+        Error::new(ErrorKind::Spawn {
+            replica: "setup".to_owned(),
+            command: command.clone(),
+            source,
+        })
+    };
+    let (program, args) = words.split_first().ok_or_else(|| {
+        spawn_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty setup command",
+        ))
+    })?;
+    tracing::info!(%command, log = %log_path.display(), "setup");
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(spawn_error)?;
+    let status = match tokio::time::timeout(SETUP_TIMEOUT, child.wait()).await {
+        Ok(status) => status.map_err(spawn_error)?,
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(Error::new(ErrorKind::ExitedEarly {
+                replica: "setup".to_owned(),
+                exit: format!(
+                    "still running after {SETUP_TIMEOUT:?}, killed; log: {}",
+                    log_path.display()
+                ),
+            }));
+        }
+    };
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorKind::ExitedEarly {
+            replica: "setup".to_owned(),
+            exit: format!("{status}; log: {}", log_path.display()),
+        }))
     }
 }
 
@@ -470,5 +555,29 @@ fn verify(published: &Published, effects: &[Effect]) -> QueueReport {
         expectation: crate::queue::options::QueueExpectation::ExactlyOnce,
         problems: Vec::new(),
         duration: Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+
+    #[test]
+    fn the_queue_and_the_consumer_are_put_in_the_command_line() {
+        assert_eq!(
+            expand(
+                "env FDC_STREAM={queue} FDC_CONSUMER={consumer}  fab fdc",
+                "qdrill-1",
+                "effects"
+            ),
+            [
+                "env",
+                "FDC_STREAM=qdrill-1",
+                "FDC_CONSUMER=effects",
+                "fab",
+                "fdc"
+            ]
+        );
+        assert_eq!(expand("consumer --x", "q", "c"), ["consumer", "--x"]);
     }
 }

@@ -13,7 +13,7 @@ pub(crate) const CONSUMER: &str = "effects";
 #[derive(Debug)]
 pub(crate) struct Nats {
     url: String,
-    stream: String,
+    pub(crate) stream: String,
     client: async_nats::Client,
     js: Context,
 }

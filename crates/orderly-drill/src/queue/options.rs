@@ -125,6 +125,67 @@ pub struct QueueOptions {
     pub seed: Option<u64>,
     /// The queue's and database's name (default: `qdrill-<pid>-<n>`, unique).
     pub name: Option<String>,
+    /// What the replicas under drill consume and write: by default the `effects` table
+    /// convention of the crate docs; [`Target::custom`] for an application with its own message
+    /// format and its own tables (`fab fdc`, say).
+    pub target: Target,
+}
+
+/// The message body template `{"n":{n}}` of the `effects` convention.
+pub const DEFAULT_BODY: &str = r#"{"n":{n}}"#;
+
+/// The effects query of the `effects` convention.
+pub const DEFAULT_EFFECTS_QUERY: &str = "SELECT message_id, handled::bigint FROM effects";
+
+/// The messages the drill publishes and where it finds their effects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Target {
+    /// The body of each message, with `{n}` replaced by the message's number and `{id}` by its
+    /// id (`m-<n>`).
+    pub body: String,
+    /// A query on the drill's database giving one row per handled message id: the id (text)
+    /// and how many times it was handled (bigint), e.g. `SELECT id, deliveries FROM
+    /// fdc_batches`. The drill counts its rows while it waits for the drain and joins them
+    /// with what it published at the end.
+    pub effects_query: String,
+    /// Whether the drill creates the `effects` table in its database (the convention's table;
+    /// an application's tables come from its own migrations, in `setup_command`).
+    pub create_effects_table: bool,
+    /// Run once after the database was created and before the first replica starts, with the
+    /// replicas' environment (`DATABASE_URL`, …); it must exit 0. The place for an
+    /// application's migrations and reference data. Split on spaces like the replica command,
+    /// with the same placeholders.
+    pub setup_command: Option<String>,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Self {
+            body: DEFAULT_BODY.to_owned(),
+            effects_query: DEFAULT_EFFECTS_QUERY.to_owned(),
+            create_effects_table: true,
+            setup_command: None,
+        }
+    }
+}
+
+impl Target {
+    /// An application's own message `body` template and `effects_query`, its database
+    /// prepared by `setup_command`; no `effects` table.
+    #[must_use]
+    pub fn custom(
+        body: impl Into<String>,
+        effects_query: impl Into<String>,
+        setup_command: Option<String>,
+    ) -> Self {
+        Self {
+            body: body.into(),
+            effects_query: effects_query.into(),
+            create_effects_table: false,
+            setup_command,
+        }
+    }
 }
 
 impl QueueOptions {
@@ -154,6 +215,7 @@ impl QueueOptions {
             work_dir: None,
             seed: None,
             name: None,
+            target: Target::default(),
         }
     }
 
@@ -189,10 +251,51 @@ impl QueueOptions {
                 "name: '{name}' must be 1 to 60 letters, digits, '-' or '_'"
             ));
         }
+        if !self.target.body.contains("{n}") && !self.target.body.contains("{id}") {
+            problems.push(
+                "body: the template must contain {n} or {id}, or every message is the same"
+                    .to_owned(),
+            );
+        }
+        if self.target.effects_query.trim().is_empty() {
+            problems.push("effects query: empty".to_owned());
+        }
+        if let Some(setup) = &self.target.setup_command
+            && setup.split_whitespace().next().is_none()
+        {
+            problems.push("setup command: empty".to_owned());
+        }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(Error::new(ErrorKind::InvalidOptions(problems)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{QueueOptions, Target};
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn a_target_without_a_number_hole_or_a_query_is_refused_naming_each() {
+        let mut options = QueueOptions::new("consumer");
+        options.target = Target::custom(r#"{"same":1}"#, " ", Some(" ".to_owned()));
+        let error = options.validate().unwrap_err();
+        let ErrorKind::InvalidOptions(problems) = error.kind() else {
+            panic!("{error}");
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for option in ["body", "effects query", "setup command"] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(option)),
+                "{problems:?}"
+            );
+        }
+        options.target = Target::custom("{\"tool\":\"t-{n}\"}", "SELECT 1", None);
+        assert!(options.validate().is_ok());
     }
 }

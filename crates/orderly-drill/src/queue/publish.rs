@@ -87,10 +87,18 @@ pub(crate) struct Published {
 /// Unsettled messages at most: the publisher waits for confirms beyond this.
 const IN_FLIGHT: usize = 10_000;
 
-/// Sends `messages` numbered messages at `rate` a second (in bursts every 5 ms) and awaits
-/// every confirm, in order, in a task of `tracker`.
+/// Message `n`'s body: `template` with `{n}` and `{id}` replaced.
+pub(crate) fn body(template: &str, n: u64) -> String {
+    template
+        .replace("{n}", &n.to_string())
+        .replace("{id}", &message_id(n))
+}
+
+/// Sends `messages` numbered messages (bodies from `template`) at `rate` a second (in bursts
+/// every 5 ms) and awaits every confirm, in order, in a task of `tracker`.
 pub(crate) async fn publish(
     publisher: &Publisher,
+    template: &str,
     messages: u64,
     rate: u32,
     tracker: &TaskTracker,
@@ -113,7 +121,7 @@ pub(crate) async fn publish(
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let due = ((start.elapsed().as_secs_f64() * f64::from(rate)) as u64 + 1).min(messages);
         while next < due {
-            let body = format!(r#"{{"n":{next}}}"#);
+            let body = body(template, next);
             match publisher.send(&message_id(next), body.as_bytes()).await {
                 Ok(pending) => {
                     if pending_tx.send(pending).await.is_err() {
@@ -140,7 +148,16 @@ pub(crate) async fn publish(
 
 #[cfg(test)]
 mod tests {
-    use super::{message_id, message_number};
+    use super::{body, message_id, message_number};
+
+    #[test]
+    fn bodies_are_made_from_the_template() {
+        assert_eq!(body(crate::queue::options::DEFAULT_BODY, 7), r#"{"n":7}"#);
+        assert_eq!(
+            body(r#"{"tool":"t-{n}","id":"{id}"}"#, 3),
+            r#"{"tool":"t-3","id":"m-3"}"#
+        );
+    }
 
     #[test]
     fn message_ids_round_trip() {
