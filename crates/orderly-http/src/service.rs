@@ -21,9 +21,8 @@ use tower_service::Service;
 
 use crate::access_log::{AccessLog, Entry};
 use crate::http_metrics::Instruments;
-use crate::in_flight::{Flight, Guard, InFlight};
+use crate::in_flight::{Flight, Guard, InFlight, Served};
 use crate::request_id::{REQUEST_ID, RequestId};
-use crate::route::RouteSlot;
 use crate::shutdown::Shutdown;
 
 /// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
@@ -163,6 +162,7 @@ where
         let flight = Arc::new(Flight::new(
             request.method().clone(),
             request.uri().clone(),
+            self.shutdown.clone(),
             observed,
         ));
         let exchange = Exchange {
@@ -183,12 +183,7 @@ where
             );
             return Box::pin(async move { Ok(exchange.respond(response)) });
         }
-        let extensions = request.extensions_mut();
-        extensions.insert(self.shutdown.clone());
-        if let Some(observed) = &flight.observed {
-            extensions.insert(observed.request_id.clone());
-            extensions.insert(RouteSlot(flight));
-        }
+        request.extensions_mut().insert(Served(flight));
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
         let mut service = self.service.clone();
         let timeout = self.limits.request_timeout;
@@ -239,7 +234,7 @@ struct Exchange {
 #[derive(Debug)]
 pub(crate) struct Observed {
     recording: Arc<Recording>,
-    request_id: RequestId,
+    pub(crate) request_id: RequestId,
     remote: Option<Arc<str>>,
 }
 
