@@ -213,9 +213,9 @@ pin_project! {
         state: State<S>,
         // The request timeout and when it expires (from the request head), if there is one.
         deadline: Option<(Duration, Instant)>,
-        // The timer, once the service has been waited for.
-        #[pin]
-        sleep: Option<Sleep>,
+        // The timer, once the service has been waited for (boxed: most requests need none,
+        // and the future, which hyper moves, stays small).
+        sleep: Option<Pin<Box<Sleep>>>,
         // `None` once the response has been returned.
         exchange: Option<Exchange>,
     }
@@ -280,15 +280,10 @@ impl<S: HttpService> Future for Respond<S> {
                 let Some((after, deadline)) = *this.deadline else {
                     return Poll::Pending;
                 };
-                if this.sleep.is_none() {
-                    this.sleep.set(Some(tokio::time::sleep_until(deadline)));
-                }
-                let expired = this
+                let sleep = this
                     .sleep
-                    .as_mut()
-                    .as_pin_mut()
-                    .is_some_and(|sleep| sleep.poll(cx).is_ready());
-                if !expired {
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if sleep.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 Ok(Some(plain(
@@ -308,7 +303,7 @@ impl<S: HttpService> Future for Respond<S> {
         };
         // Done: the service's future (cut by the timeout, perhaps) and the timer go now.
         this.state.set(State::Answered { response: None });
-        this.sleep.set(None);
+        *this.sleep = None;
         match this.exchange.take() {
             Some(exchange) => Poll::Ready(Ok(exchange.respond(response))),
             None => Poll::Pending,
