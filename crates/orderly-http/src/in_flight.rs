@@ -34,7 +34,7 @@ pub(crate) struct Flight {
     pub(crate) start: Instant,
     route: OnceLock<Arc<Route>>,
     /// The server's drain signal.
-    pub(crate) shutdown: Shutdown,
+    pub(crate) shutdown: Arc<Shutdown>,
     /// What is recorded of it; `None` on the admin listener.
     pub(crate) observed: Option<Observed>,
 }
@@ -57,7 +57,7 @@ impl Flight {
     pub(crate) fn new(
         method: Method,
         uri: Uri,
-        shutdown: Shutdown,
+        shutdown: Arc<Shutdown>,
         observed: Option<Observed>,
     ) -> Self {
         Self {

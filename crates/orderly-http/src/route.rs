@@ -124,7 +124,7 @@ mod tests {
         let flight = Arc::new(Flight::new(
             Method::GET,
             path.parse::<Uri>().unwrap(),
-            Shutdown::never(),
+            Arc::new(Shutdown::never()),
             None,
         ));
         let mut request = Request::new(Body::empty());

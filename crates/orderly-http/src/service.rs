@@ -89,7 +89,8 @@ pub(crate) struct Handler<S> {
     /// What the server records; `None` for [`Observe::Off`].
     recording: Option<Arc<Recording>>,
     in_flight: Arc<InFlight>,
-    shutdown: Shutdown,
+    /// Shared by the requests: cloning a `Shutdown` (a `CancellationToken`) takes a lock.
+    shutdown: Arc<Shutdown>,
     /// The client's address as the access log writes it, formatted once per connection.
     remote: Option<Arc<str>>,
     connection: usize,
@@ -122,7 +123,7 @@ impl<S> Handler<S> {
             limits,
             recording,
             in_flight,
-            shutdown,
+            shutdown: Arc::new(shutdown),
             remote: None,
             connection: 0,
         }

@@ -10,7 +10,7 @@ fn flight(method: Method, path: &str) -> Arc<Flight> {
     Arc::new(Flight::new(
         method,
         path.parse::<Uri>().unwrap(),
-        Shutdown::never(),
+        Arc::new(Shutdown::never()),
         None,
     ))
 }
