@@ -73,7 +73,7 @@
 //! under an INFO filter), with `orderly-telemetry`'s `Logs` and `Metrics` (request metrics into
 //! Prometheus). User-space instructions per request: 11,926 for bare hyper, 17,826 for
 //! `HttpServer`; an access-log line at INFO adds about 5,000 through `Logs`. Bare hyper's CPU
-//! time per request was about 91 % of `HttpServer`'s on a loaded machine (the SPEC target, ≥
+//! time per request was about 89 % of `HttpServer`'s on a loaded machine (the SPEC target, ≥
 //! 95 % of bare hyper's requests/s, is not reached yet); on a quiet machine, before the last
 //! cuts, `HttpServer` served 89.6 % of bare hyper's requests/s. With one request in flight for
 //! 500 ms at SIGTERM and no shutdown delay, the process exited about 2 ms after the request's
