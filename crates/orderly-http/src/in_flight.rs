@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::route::Route;
 use crate::service::Observed;
+use crate::shutdown::Shutdown;
 
 /// Longest path recorded in the report; longer ones are cut (a report line, not a log of the
 /// input).
@@ -23,7 +24,8 @@ const MAX_PATH: usize = 120;
 /// How many shards the list has.
 const SHARDS: usize = 8;
 
-/// One request in flight: what the drain report, the metrics and the access log say about it.
+/// One request in flight: what the drain report, the metrics and the access log say about it,
+/// and what its handler can ask for (the [`Shutdown`] signal, the request id).
 #[derive(Debug)]
 pub(crate) struct Flight {
     pub(crate) method: Method,
@@ -31,17 +33,39 @@ pub(crate) struct Flight {
     /// When its head was read.
     pub(crate) start: Instant,
     route: OnceLock<Arc<Route>>,
+    /// The server's drain signal.
+    pub(crate) shutdown: Arc<Shutdown>,
     /// What is recorded of it; `None` on the admin listener.
     pub(crate) observed: Option<Observed>,
 }
 
+/// The request's [`Flight`], in its extensions: the one extension the server adds, read by the
+/// route layer (which fills in the route) and by the [`Shutdown`] and
+/// [`RequestId`](crate::RequestId) extractors. One entry instead of one per value: each entry
+/// is a boxed value in a map that grows as entries are added.
+#[derive(Clone, Debug)]
+pub(crate) struct Served(pub(crate) Arc<Flight>);
+
+impl Served {
+    /// The request's entry, if an `HttpServer` served it.
+    pub(crate) fn of(extensions: &http::Extensions) -> Option<&Flight> {
+        extensions.get::<Served>().map(|served| &*served.0)
+    }
+}
+
 impl Flight {
-    pub(crate) fn new(method: Method, uri: Uri, observed: Option<Observed>) -> Self {
+    pub(crate) fn new(
+        method: Method,
+        uri: Uri,
+        shutdown: Arc<Shutdown>,
+        observed: Option<Observed>,
+    ) -> Self {
         Self {
             method,
             uri,
             start: Instant::now(),
             route: OnceLock::new(),
+            shutdown,
             observed,
         }
     }

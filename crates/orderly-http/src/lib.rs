@@ -58,8 +58,8 @@
 //!   (a route's series the first time it sees a method and status), so that a request only
 //!   updates the handles: a few atomic operations.
 //! - **Request ids**: the client's `x-request-id` if sensible, a fresh one otherwise; in the
-//!   response header, the request's extensions (the [`RequestId`] extractor) and the access
-//!   log.
+//!   response header, to the handler (the [`RequestId`] extractor, or
+//!   [`RequestId::from_extensions`] in any tower service) and in the access log.
 //! - **An access log** through `tracing`: one event per request, target
 //!   `orderly_http::access`, at INFO by default; see [`AccessLog`].
 //!
@@ -69,16 +69,15 @@
 //!
 //! `crates/orderly-http/benches/http.sh` on a 2-core machine (every run and the method in
 //! `benches/README.md`), with keep-alive (`wrk -t1 -c32`), the same router behind bare hyper
-//! and behind [`HttpServer`] at its defaults, with `orderly-telemetry`'s `Logs` and `Metrics`:
-//! request metrics into Prometheus and an access-log line per request at INFO, as JSON, to
-//! /dev/null. User-space instructions per request: 11,950 for bare hyper, 25,112 for
-//! `HttpServer` (20,142 without the access-log line, which costs about 5,000 instructions
-//! through `Logs`, and 19,000 through `tracing-subscriber`'s own JSON formatter). On a machine
-//! loaded by other builds, bare hyper's CPU time per request was 75.5 % of `HttpServer`'s with
-//! the access log at INFO and 86–100 % without: the SPEC target (≥ 95 % of bare hyper's
-//! requests/s) is missed with the access log at INFO. With one request in flight for 500 ms at
-//! SIGTERM and no shutdown delay, the process exited 2.3 ms after the request's 500 ms (median
-//! of 20 runs; max 3.6 ms; target ≤ 20 ms), the response a 200 with `Connection: close`.
+//! and behind [`HttpServer`] at its defaults (the access log at DEBUG, so no line per request
+//! under an INFO filter), with `orderly-telemetry`'s `Logs` and `Metrics` (request metrics into
+//! Prometheus). User-space instructions per request: 11,926 for bare hyper, 17,826 for
+//! `HttpServer`; an access-log line at INFO adds about 5,000 through `Logs`. Bare hyper's CPU
+//! time per request was about 89 % of `HttpServer`'s on a loaded machine (the SPEC target, ≥
+//! 95 % of bare hyper's requests/s, is not reached yet); on a quiet machine, before the last
+//! cuts, `HttpServer` served 89.6 % of bare hyper's requests/s. With one request in flight for
+//! 500 ms at SIGTERM and no shutdown delay, the process exited about 2 ms after the request's
+//! 500 ms (median of 20 runs; target ≤ 20 ms), the response a 200 with `Connection: close`.
 
 mod access_log;
 mod admin;

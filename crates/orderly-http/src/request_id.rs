@@ -7,8 +7,11 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::FromRequestParts;
+use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
+
+use crate::in_flight::Served;
 
 /// The header that carries a request's id, in both directions.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -21,10 +24,10 @@ const MAX_LEN: usize = 128;
 /// one the server made (`<process>-<counter>`, e.g. `3f9ac01d22e4-17`; unique within the
 /// process, and across processes but for a 1 in 2⁴⁸ chance).
 ///
-/// [`HttpServer`](crate::HttpServer) puts it in the request's extensions, where any tower
-/// service finds it (`request.extensions().get::<RequestId>()`), sends it back in the
-/// response's `x-request-id` header and writes it to the access log. In axum it is an
-/// extractor, to pass on to the services a handler calls:
+/// [`HttpServer`](crate::HttpServer) keeps it with the request, where any tower service finds
+/// it ([`RequestId::from_extensions`]`(request.extensions())`), sends it back in the response's
+/// `x-request-id` header and writes it to the access log. In axum it is an extractor, to pass
+/// on to the services a handler calls:
 ///
 /// ```
 /// use orderly_http::RequestId;
@@ -52,12 +55,41 @@ impl RequestId {
     /// A fresh id.
     pub fn generate() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        let mut buf = [0u8; 12 + 1 + 20];
-        buf[..12].copy_from_slice(&*PROCESS);
-        buf[12] = b'-';
-        let len = 13 + decimal(NEXT.fetch_add(1, Ordering::Relaxed), &mut buf[13..]);
+        let mut id = Generated {
+            buf: [0; 12 + 1 + 20],
+            len: 0,
+        };
+        id.buf[..12].copy_from_slice(&*PROCESS);
+        id.buf[12] = b'-';
+        id.len = 13 + decimal(NEXT.fetch_add(1, Ordering::Relaxed), &mut id.buf[13..]);
+        // One allocation, whose clones (the response header's) only count references;
+        // `HeaderValue::from_bytes` would copy into a buffer that its first clone reallocates.
         // Hex digits, a dash and decimal digits: always a valid header value.
-        Self(HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("-")))
+        Self(
+            HeaderValue::from_maybe_shared(Bytes::from_owner(id))
+                .unwrap_or(HeaderValue::from_static("-")),
+        )
+    }
+
+    /// The id of the request whose extensions these are; `None` if no `HttpServer` served it
+    /// (the server keeps it, with the request's other details, in one extension of its own).
+    ///
+    /// ```
+    /// use orderly_http::RequestId;
+    ///
+    /// fn log_line(request: &http::Request<axum::body::Body>) -> String {
+    ///     match RequestId::from_extensions(request.extensions()) {
+    ///         Some(id) => format!("request {id}"),
+    ///         None => "a request from elsewhere".to_owned(),
+    ///     }
+    /// }
+    /// assert_eq!(log_line(&http::Request::new(axum::body::Body::empty())), "a request from elsewhere");
+    /// ```
+    pub fn from_extensions(extensions: &Extensions) -> Option<&RequestId> {
+        Served::of(extensions)?
+            .observed
+            .as_ref()
+            .map(|observed| &observed.request_id)
     }
 
     /// The id.
@@ -69,6 +101,18 @@ impl RequestId {
     /// The id as a header value.
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
+    }
+}
+
+/// A generated id's bytes: the first `len` of `buf`.
+struct Generated {
+    buf: [u8; 12 + 1 + 20],
+    len: usize,
+}
+
+impl AsRef<[u8]> for Generated {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -115,9 +159,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
+        Ok(RequestId::from_extensions(&parts.extensions)
             .cloned()
             .unwrap_or_else(RequestId::generate))
     }

@@ -2,8 +2,8 @@
 //!
 //! axum knows the route only inside the router, after routing, and keeps it in the request's
 //! extensions, which the server never sees again. So the server puts a layer on every route of
-//! the router it serves ([`record_routes`]); the layer gives the request's [`Flight`], which
-//! the server shares, the [`Route`] it matched.
+//! the router it serves ([`record_routes`]); the layer gives the request's
+//! [`Flight`](crate::in_flight::Flight), which the server shares, the [`Route`] it matched.
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
@@ -14,7 +14,7 @@ use axum::extract::{MatchedPath, Request};
 use tower::{Layer, Service};
 
 use crate::http_metrics::RouteKeys;
-use crate::in_flight::Flight;
+use crate::in_flight::Served;
 
 /// A route of the served router, as requests are labelled and logged with it.
 #[derive(Debug)]
@@ -33,10 +33,6 @@ impl Route {
         }
     }
 }
-
-/// The request's [`Flight`], in its extensions, for the route layer to fill in.
-#[derive(Clone, Debug)]
-pub(crate) struct RouteSlot(pub(crate) Arc<Flight>);
 
 /// Puts the route layer on `service` if it is an axum [`Router`] (the usual case); any other
 /// service is served as it is, and its requests count as unmatched.
@@ -104,11 +100,10 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let extensions = request.extensions();
-        if let (Some(slot), Some(matched)) = (
-            extensions.get::<RouteSlot>(),
-            extensions.get::<MatchedPath>(),
-        ) {
-            slot.0.set_route(self.route(matched));
+        if let (Some(flight), Some(matched)) =
+            (Served::of(extensions), extensions.get::<MatchedPath>())
+        {
+            flight.set_route(self.route(matched));
         }
         self.inner.call(request)
     }
@@ -122,12 +117,19 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use crate::in_flight::Flight;
+    use crate::shutdown::Shutdown;
 
     async fn route_of(router: &Router, path: &str) -> Option<Arc<Route>> {
-        let flight = Arc::new(Flight::new(Method::GET, path.parse::<Uri>().unwrap(), None));
+        let flight = Arc::new(Flight::new(
+            Method::GET,
+            path.parse::<Uri>().unwrap(),
+            Arc::new(Shutdown::never()),
+            None,
+        ));
         let mut request = Request::new(Body::empty());
         *request.uri_mut() = path.parse().unwrap();
-        request.extensions_mut().insert(RouteSlot(flight.clone()));
+        request.extensions_mut().insert(Served(flight.clone()));
         router.clone().oneshot(request).await.unwrap();
         flight.route().cloned()
     }

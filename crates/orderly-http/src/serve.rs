@@ -2,8 +2,10 @@
 //! accepted socket, graceful shutdown of every connection when draining begins, a cut at the
 //! drain deadline.
 
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -221,15 +223,33 @@ where
         .into_owned();
     async move {
         tokio::pin!(connection);
-        // Draining first: a handler woken by the same signal must not answer before hyper
-        // knows to send `Connection: close`.
-        let result = tokio::select! {
-            biased;
-            () = draining.cancelled() => {
+        let signal = draining.cancelled();
+        tokio::pin!(signal);
+        let mut registered = false;
+        let served = poll_fn(|cx| {
+            // Draining first: a handler woken by the same signal must not answer before hyper
+            // knows to send `Connection: close`. The signal's future is polled once, to
+            // register this task's waker; after that, a flag read tells whether it fired (a
+            // poll of the future would lock its waiter list each time the connection wakes).
+            // This future is polled by one task only, the one the signal wakes.
+            let fired = if registered {
+                draining.is_cancelled()
+            } else {
+                registered = true;
+                signal.as_mut().poll(cx).is_ready()
+            };
+            if fired {
+                return Poll::Ready(None);
+            }
+            connection.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        let result = match served {
+            Some(result) => result,
+            None => {
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }
-            result = connection.as_mut() => result,
         };
         if let Err(error) = result {
             tracing::debug!(error = %error, "connection ended with an error");

@@ -3,6 +3,7 @@
 //! [`RequestId`], and records each request in the HTTP metrics and the access log.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,19 +12,19 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures_util::future::{BoxFuture, poll_fn};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body::{Frame, SizeHint};
 use http_body_util::Limited;
 use hyper::body::Incoming;
 use orderly::BoxError;
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use crate::access_log::{AccessLog, Entry};
 use crate::http_metrics::Instruments;
-use crate::in_flight::{Flight, Guard, InFlight};
+use crate::in_flight::{Flight, Guard, InFlight, Served};
 use crate::request_id::{REQUEST_ID, RequestId};
-use crate::route::RouteSlot;
 use crate::shutdown::Shutdown;
 
 /// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
@@ -88,7 +89,8 @@ pub(crate) struct Handler<S> {
     /// What the server records; `None` for [`Observe::Off`].
     recording: Option<Arc<Recording>>,
     in_flight: Arc<InFlight>,
-    shutdown: Shutdown,
+    /// Shared by the requests: cloning a `Shutdown` (a `CancellationToken`) takes a lock.
+    shutdown: Arc<Shutdown>,
     /// The client's address as the access log writes it, formatted once per connection.
     remote: Option<Arc<str>>,
     connection: usize,
@@ -121,7 +123,7 @@ impl<S> Handler<S> {
             limits,
             recording,
             in_flight,
-            shutdown,
+            shutdown: Arc::new(shutdown),
             remote: None,
             connection: 0,
         }
@@ -149,7 +151,7 @@ where
 {
     type Response = Response<Tracked>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<Tracked>, Infallible>>;
+    type Future = Respond<S>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         let observed = self.recording.as_ref().map(|recording| {
@@ -163,6 +165,7 @@ where
         let flight = Arc::new(Flight::new(
             request.method().clone(),
             request.uri().clone(),
+            self.shutdown.clone(),
             observed,
         ));
         let exchange = Exchange {
@@ -181,45 +184,131 @@ where
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body exceeds the limit of {limit} bytes\n"),
             );
-            return Box::pin(async move { Ok(exchange.respond(response)) });
+            return Respond::answered(exchange, response);
         }
-        let extensions = request.extensions_mut();
-        extensions.insert(self.shutdown.clone());
-        if let Some(observed) = &flight.observed {
-            extensions.insert(observed.request_id.clone());
-            extensions.insert(RouteSlot(flight));
-        }
+        let deadline = self
+            .limits
+            .request_timeout
+            .map(|after| (after, flight.start + after));
+        request.extensions_mut().insert(Served(flight));
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
-        let mut service = self.service.clone();
-        let timeout = self.limits.request_timeout;
-        Box::pin(async move {
-            let call = async move {
-                poll_fn(|cx| service.poll_ready(cx)).await?;
-                service.call(request).await
-            };
-            let result = match timeout {
-                Some(after) => match tokio::time::timeout(after, call).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        let response = plain(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!("no response within the request timeout of {after:?}\n"),
-                        );
-                        return Ok(exchange.respond(response));
-                    }
+        Respond {
+            state: State::Ready {
+                service: self.service.clone(),
+                request: Some(request),
+            },
+            deadline,
+            sleep: None,
+            exchange: Some(exchange),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of a response: the user's service called when it is ready, within the
+    /// request timeout. A type of its own rather than a boxed `async` block: no allocation per
+    /// request, and no timer unless the service is not done at its first poll (most are not
+    /// slow, and a timer costs an entry in the runtime's timer wheel).
+    pub(crate) struct Respond<S: HttpService> {
+        #[pin]
+        state: State<S>,
+        // The request timeout and when it expires (from the request head), if there is one.
+        deadline: Option<(Duration, Instant)>,
+        // The timer, once the service has been waited for (boxed: most requests need none,
+        // and the future, which hyper moves, stays small).
+        sleep: Option<Pin<Box<Sleep>>>,
+        // `None` once the response has been returned.
+        exchange: Option<Exchange>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S: HttpService> {
+        // Answered without calling the service (the body limit).
+        Answered { response: Option<Response<Body>> },
+        // Waiting for the service to be ready.
+        Ready { service: S, request: Option<Request<Body>> },
+        // The service's response future.
+        Calling { #[pin] future: S::Future },
+    }
+}
+
+impl<S: HttpService> Respond<S> {
+    fn answered(exchange: Exchange, response: Response<Body>) -> Self {
+        Self {
+            state: State::Answered {
+                response: Some(response),
+            },
+            deadline: None,
+            sleep: None,
+            exchange: Some(exchange),
+        }
+    }
+}
+
+impl<S: HttpService> Future for Respond<S> {
+    type Output = Result<Response<Tracked>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        // `Ok(None)`: polled again after it completed.
+        let outcome: Poll<Result<Option<Response<Body>>, BoxError>> = loop {
+            match this.state.as_mut().project() {
+                StateProj::Answered { response } => break Poll::Ready(Ok(response.take())),
+                StateProj::Ready { service, request } => match service.poll_ready(cx) {
+                    Poll::Ready(Ok(())) => match request.take() {
+                        Some(request) => {
+                            let future = service.call(request);
+                            this.state.set(State::Calling { future });
+                        }
+                        None => break Poll::Ready(Ok(None)),
+                    },
+                    Poll::Ready(Err(error)) => break Poll::Ready(Err(error.into())),
+                    Poll::Pending => break Poll::Pending,
                 },
-                None => call.await,
-            };
-            let response = match result {
-                Ok(response) => response.map(Body::new),
-                Err(error) => {
-                    let error: BoxError = error.into();
-                    tracing::error!(error = %error, "the HTTP service failed");
-                    plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
+                StateProj::Calling { future } => {
+                    break future.poll(cx).map(|result| match result {
+                        Ok(response) => Ok(Some(response.map(Body::new))),
+                        Err(error) => Err(error.into()),
+                    });
                 }
-            };
-            Ok(exchange.respond(response))
-        })
+            }
+        };
+        let result = match outcome {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let Some((after, deadline)) = *this.deadline else {
+                    return Poll::Pending;
+                };
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                Ok(Some(plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("no response within the request timeout of {after:?}\n"),
+                )))
+            }
+        };
+        let response = match result {
+            Ok(Some(response)) => response,
+            // hyper does not poll a completed future; if something did, it would wait forever.
+            Ok(None) => return Poll::Pending,
+            Err(error) => {
+                tracing::error!(error = %error, "the HTTP service failed");
+                plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
+            }
+        };
+        // Done: the service's future (cut by the timeout, perhaps) and the timer go now.
+        this.state.set(State::Answered { response: None });
+        *this.sleep = None;
+        match this.exchange.take() {
+            Some(exchange) => Poll::Ready(Ok(exchange.respond(response))),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -239,7 +328,7 @@ struct Exchange {
 #[derive(Debug)]
 pub(crate) struct Observed {
     recording: Arc<Recording>,
-    request_id: RequestId,
+    pub(crate) request_id: RequestId,
     remote: Option<Arc<str>>,
 }
 

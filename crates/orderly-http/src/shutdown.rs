@@ -4,15 +4,19 @@ use std::convert::Infallible;
 use std::future::Future;
 
 use axum::extract::FromRequestParts;
+use http::Extensions;
 use http::request::Parts;
 use tokio_util::sync::CancellationToken;
 
+use crate::in_flight::Served;
+
 /// Fires when the server that received the request begins draining.
 ///
-/// Every request served by [`HttpServer`](crate::HttpServer) carries one in its extensions
-/// (`request.extensions().get::<Shutdown>()` from any tower service), and in axum it is an
-/// extractor. A long-lived response selects on [`draining`](Shutdown::draining) and ends
-/// cleanly, so the drain does not have to wait for the deadline and cut it:
+/// Every request served by [`HttpServer`](crate::HttpServer) carries one: in axum it is an
+/// extractor, and any tower service finds it with
+/// [`Shutdown::from_extensions`]`(request.extensions())`. A long-lived response selects on
+/// [`draining`](Shutdown::draining) and ends cleanly, so the drain does not have to wait for
+/// the deadline and cut it:
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -60,15 +64,28 @@ impl Shutdown {
     pub fn is_draining(&self) -> bool {
         self.draining.is_cancelled()
     }
+
+    /// The signal of the request whose extensions these are; `None` if no `HttpServer` served
+    /// it (the server keeps it, with the request's other details, in one extension of its own).
+    ///
+    /// ```
+    /// use orderly_http::Shutdown;
+    ///
+    /// fn draining(request: &http::Request<axum::body::Body>) -> bool {
+    ///     Shutdown::from_extensions(request.extensions()).is_some_and(Shutdown::is_draining)
+    /// }
+    /// assert!(!draining(&http::Request::new(axum::body::Body::empty())));
+    /// ```
+    pub fn from_extensions(extensions: &Extensions) -> Option<&Shutdown> {
+        Served::of(extensions).map(|flight| &*flight.shutdown)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Shutdown {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(parts
-            .extensions
-            .get::<Shutdown>()
+        Ok(Shutdown::from_extensions(&parts.extensions)
             .cloned()
             .unwrap_or_else(Shutdown::never))
     }

@@ -4,9 +4,15 @@ use http::{Method, Uri};
 
 use super::{Flight, InFlight};
 use crate::route::Route;
+use crate::shutdown::Shutdown;
 
 fn flight(method: Method, path: &str) -> Arc<Flight> {
-    Arc::new(Flight::new(method, path.parse::<Uri>().unwrap(), None))
+    Arc::new(Flight::new(
+        method,
+        path.parse::<Uri>().unwrap(),
+        Arc::new(Shutdown::never()),
+        None,
+    ))
 }
 
 #[test]

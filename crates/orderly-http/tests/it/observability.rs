@@ -1,11 +1,15 @@
 //! Request ids (the client's when sensible, a fresh one otherwise) and the access log.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
-use orderly_http::AccessLog;
+use axum::body::Body;
+use http::{Request, Response};
+use orderly::{Env, System};
+use orderly_http::{AccessLog, HttpServer, RequestId, Shutdown};
 
 use crate::prom::Scrape;
-use crate::support::{Raw, fetch, fetch_with, idle, recorded, start, unhung};
+use crate::support::{Raw, fetch, fetch_with, idle, local, recorded, start, unhung};
 
 /// A generated id: 12 hex digits, a dash, a number.
 fn is_generated(id: &str) -> bool {
@@ -29,6 +33,28 @@ async fn a_sensible_client_request_id_is_kept_and_handed_to_the_handler() {
     assert_eq!(reply.header("x-request-id"), Some("client-42/a.b"));
     assert_eq!(reply.body, "client-42/a.b");
     let report = unhung(app.running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
+/// Not only axum handlers: any tower service the server serves finds the request's id and
+/// shutdown signal in its extensions.
+#[tokio::test]
+async fn a_tower_service_finds_the_request_id_and_the_shutdown_signal() {
+    let service = tower::service_fn(|request: Request<Body>| async move {
+        let extensions = request.extensions();
+        let id = RequestId::from_extensions(extensions).map(RequestId::to_string);
+        let draining = Shutdown::from_extensions(extensions).map(Shutdown::is_draining);
+        Ok::<_, Infallible>(Response::new(Body::from(format!("{id:?} {draining:?}"))))
+    });
+    let mut builder = System::builder("test").env(Env::empty());
+    let http = builder.add("http", (), HttpServer::new(service).bind(local()));
+    let running = builder.build().unwrap().start().await.unwrap();
+    let addr = running.resource(http).unwrap().local_addr();
+    let reply = fetch_with(addr, "/anything", &["X-Request-Id: tower-7"]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-request-id"), Some("tower-7"));
+    assert_eq!(reply.body, r#"Some("tower-7") Some(false)"#);
+    let report = unhung(running.stop()).await;
     assert!(report.is_clean(), "{}", report.summary());
 }
 

@@ -64,6 +64,49 @@ async fn a_handler_slower_than_the_request_timeout_gets_503() {
     assert!(report.is_clean(), "{}", report.summary());
 }
 
+/// A service that is never ready (its `poll_ready` pending: an exhausted concurrency limit,
+/// say) is bounded by the request timeout too, not only a slow handler.
+#[derive(Clone)]
+struct NeverReady;
+
+impl tower::Service<http::Request<axum::body::Body>> for NeverReady {
+    type Response = http::Response<axum::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Pending
+    }
+
+    fn call(&mut self, _request: http::Request<axum::body::Body>) -> Self::Future {
+        std::future::ready(Ok(http::Response::new("called".into())))
+    }
+}
+
+#[tokio::test]
+async fn a_service_never_ready_within_the_request_timeout_gets_503() {
+    let mut builder = System::builder("test").env(Env::empty());
+    let http = builder.add(
+        "http",
+        (),
+        HttpServer::new(NeverReady)
+            .bind(local())
+            .request_timeout(Duration::from_millis(50)),
+    );
+    let running = builder.build().unwrap().start().await.unwrap();
+    let server = running.resource(http).unwrap();
+    let reply = crate::support::fetch(server.local_addr(), "/").await;
+    assert_eq!(reply.status, 503);
+    assert!(reply.body.contains("request timeout"), "{}", reply.body);
+    assert!(reply.header("x-request-id").is_some());
+    assert_eq!(server.in_flight(), 0);
+    let report = unhung(running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
 #[tokio::test]
 async fn a_port_in_use_fails_the_start_naming_the_address() {
     let taken = tokio::net::TcpListener::bind(local()).await.unwrap();
