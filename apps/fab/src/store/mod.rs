@@ -272,6 +272,28 @@ impl Store {
         row.map(|(r,)| parse("run record", &r)).transpose()
     }
 
+    /// The run measurement `id` was of, if that measurement was received.
+    ///
+    /// # Errors
+    /// The database failed or the stored run id does not parse.
+    pub async fn measurement_run(&self, id: &Name) -> Result<Option<Name>, StoreError> {
+        let sql = "SELECT run FROM apc_measurements WHERE id = $1";
+        let row: Option<(String,)> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        row.map(|(run,)| {
+            Name::parse("run", run.clone()).map_err(|_| {
+                StoreError::new(StoreErrorKind::Corrupt {
+                    what: "measurement's run id",
+                    source: serde::de::Error::custom(format!("not a name: {run:?}")),
+                })
+            })
+        })
+        .transpose()
+    }
+
     /// How many runs are stored (all threads).
     ///
     /// # Errors
