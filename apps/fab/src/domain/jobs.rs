@@ -69,6 +69,12 @@ impl ToolJob {
         }
     }
 
+    /// Whether this is an exposure (a scanner job), as opposed to a reticle move.
+    #[must_use]
+    pub fn is_exposure(&self) -> bool {
+        matches!(self, Self::Expose { .. })
+    }
+
     fn is_hot(&self) -> bool {
         matches!(
             self,
@@ -198,6 +204,16 @@ impl JobQueue {
         self.running.as_ref()
     }
 
+    /// The job [`JobQueue::start_next`] would start now, without starting it (so a caller can
+    /// refuse to start it, e.g. an exposure on an inhibited tool).
+    #[must_use]
+    pub fn peek_next(&self) -> Option<&QueuedJob> {
+        if self.running.is_some() {
+            return None;
+        }
+        self.waiting.get(self.next_index()?)
+    }
+
     fn next_index(&self) -> Option<usize> {
         let hot = self
             .waiting
@@ -247,6 +263,11 @@ impl JobQueue {
     /// The waiting jobs, in submission order.
     pub fn waiting(&self) -> impl Iterator<Item = &QueuedJob> {
         self.waiting.iter()
+    }
+
+    /// The reticles in the tool now (checked in and not yet out), in name order.
+    pub fn loaded(&self) -> impl Iterator<Item = &Name> {
+        self.loaded.iter()
     }
 
     /// Whether `reticle` is in the tool.

@@ -41,6 +41,7 @@ pub fn migrator() -> Migrator {
             migration(1, "apc", include_str!("../../migrations/0001_apc.sql")),
             migration(2, "spec", include_str!("../../migrations/0002_spec.sql")),
             migration(3, "fdc", include_str!("../../migrations/0003_fdc.sql")),
+            migration(4, "jobs", include_str!("../../migrations/0004_jobs.sql")),
         ]),
         ..Migrator::DEFAULT
     }
@@ -462,6 +463,8 @@ impl Store {
 }
 
 mod fdc;
+mod jobs;
 mod spec;
 pub use fdc::MonitorCommit;
+pub use jobs::QueueCommit;
 pub use spec::SpecCommit;

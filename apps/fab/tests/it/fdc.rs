@@ -30,7 +30,7 @@ macro_rules! on_both {
 on_both!(a_spec_limit_alarm_inhibits_the_tool_until_acknowledged);
 
 /// Releases a spec with limits for `chuck-temp` (μ 23.0 °C, σ 0.1, spec 22.5–23.5).
-async fn release_limits(fab: &Fab) {
+pub(crate) async fn release_limits(fab: &Fab) {
     let body = json!({ "content": {
         "sr_limits": [],
         "fdc_limits": [{
@@ -61,7 +61,7 @@ async fn release_limits(fab: &Fab) {
     }
 }
 
-fn batch(start_s: u64, values: &[f64]) -> Value {
+pub(crate) fn batch(start_s: u64, values: &[f64]) -> Value {
     let samples: Vec<Value> = values
         .iter()
         .enumerate()
