@@ -6,8 +6,10 @@
 mod api;
 mod fdc;
 mod idempotency;
+mod jobs;
 mod openapi;
 mod process;
+mod replay;
 mod shutdown;
 mod simulate;
 mod spec;
