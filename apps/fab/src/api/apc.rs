@@ -4,11 +4,11 @@
 //! |---|---|---|
 //! | `POST /v1/apc/configs` | engineer | a new controller configuration version of a scope (stability checked) |
 //! | `GET /v1/apc/configs/{product}/{technology}/{layer}` | open | the scope's latest configuration |
-//! | `POST /v1/apc/subrecipe` | tool (recommend: engineer) | the SR of a run, logged before it is answered; a new thread may be seeded from a parent ([`seed`]) |
+//! | `POST /v1/apc/subrecipe` | tool (recommend: engineer) | the SR of a run, logged before it is answered; a new thread may be seeded from a parent |
 //! | `POST /v1/apc/subrecipe/preview` | any token | what `subrecipe` would answer, changing nothing |
 //! | `POST /v1/apc/runs/{run}/applied` | tool | the SR the tool really applied |
 //! | `POST /v1/apc/metrology` | tool | a measurement (idempotent by its id) |
-//! | `POST /v1/apc/metrology/{measurement}/invalidate` | engineer | the thread replayed without it ([`invalidate`]) |
+//! | `POST /v1/apc/metrology/{measurement}/invalidate` | engineer | the thread replayed without it |
 //! | `GET /v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}` | open | a thread's state |
 //! | `POST /v1/apc/threads/{…}/reset`, `/freeze`, `/unfreeze` | engineer | thread control |
 //!
