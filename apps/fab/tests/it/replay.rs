@@ -2,7 +2,7 @@
 //! seeded from a parent thread's state instead of a pilot run.
 
 use axum::http::StatusCode;
-use fab::{Name, Technology, Thread, ThreadEvent, ThreadKey};
+use fab::{Disposition, Name, Technology, Thread, ThreadEvent, ThreadKey};
 use serde_json::{Value, json};
 
 use crate::support::{Backend, ENGINEER, Fab, THREAD_PATH, TOOL, formula, key, lot};
@@ -170,6 +170,11 @@ async fn invalidating_a_measurement_replays_the_thread_without_it(backend: Backe
 
     // The invalidation is a stored transition, who and why included, and the state is the
     // fold of the history.
+    let m2 = Name::parse("measurement", "M-2").unwrap();
+    assert_eq!(
+        fab.store.measurement_disposition(&m2).await.unwrap(),
+        Some(Disposition::Invalidated)
+    );
     let events = assert_fold(&fab, &thread_key("RT-42")).await;
     assert!(
         matches!(events.last(), Some(ThreadEvent::Invalidated { measurement, reason, .. })
