@@ -43,7 +43,7 @@ pub fn migrator() -> Migrator {
             migration(1, "apc", include_str!("../../migrations/0001_apc.sql")),
             migration(2, "spec", include_str!("../../migrations/0002_spec.sql")),
             migration(3, "fdc", include_str!("../../migrations/0003_fdc.sql")),
-            migration(4, "jobs", include_str!("../../migrations/0004_jobs.sql")),
+            migration(7, "jobs", include_str!("../../migrations/0007_jobs.sql")),
         ]),
         ..Migrator::DEFAULT
     }
