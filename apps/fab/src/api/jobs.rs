@@ -19,13 +19,14 @@
 //! recomputed). Every write is idempotent ([`super::idempotency`]).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
 use super::error::ApiError;
@@ -37,13 +38,14 @@ use crate::domain::jobs::{JobError, JobId, JobQueue, QueuedJob, ToolJob};
 use crate::domain::name::Name;
 use crate::store::QueueCommit;
 
-/// The job-queue routes (state: [`AppState`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tools/{tool}/jobs", post(submit).get(list))
-        .route("/v1/tools/{tool}/jobs/next", post(next))
-        .route("/v1/tools/{tool}/jobs/{id}", delete(cancel))
-        .route("/v1/tools/{tool}/jobs/{id}/complete", post(complete))
+/// The job-queue routes (state: [`AppState`]), each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(list))
+        .routes(routes!(next))
+        .routes(routes!(cancel))
+        .routes(routes!(complete))
 }
 
 impl From<JobError> for ApiError {
@@ -101,7 +103,7 @@ impl FromRequestParts<AppState> for JobAt {
 }
 
 /// What a submitted job does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum JobKind {
     /// Expose a lot (a scanner job): needs `run`, `lot`, `reticle`, `sr`.
@@ -114,7 +116,7 @@ enum JobKind {
 
 /// `POST /v1/tools/{tool}/jobs`: a job for the tool. One flat shape (rather than one per kind)
 /// so that every refusal names its field.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Submit {
     job: JobKind,
@@ -220,7 +222,7 @@ impl WriteBody for Cancel {
 }
 
 /// A queue as answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct QueueView<'a> {
     tool: &'a Name,
     /// The stored version (0: never changed).
@@ -247,7 +249,7 @@ impl<'a> QueueView<'a> {
 }
 
 /// The answer to a queue write: the job it concerns (if any) and the queue after it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Changed<'a> {
     job: Option<&'a QueuedJob>,
     queue: QueueView<'a>,
@@ -315,6 +317,17 @@ where
     response
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tools/{tool}/jobs",
+    operation_id = "submit_tool_job",
+    tag = "jobs",
+    description = "Tool: queues a scanner job (expose, urgent for a hot lot) or a reticle check-in/out",
+    params(("tool" = Name, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Submit,
+    responses((status = 201, body = Changed<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn submit(State(state): State<AppState>, write: Write<Submit, ToolAt>) -> Response {
     let Write {
         key,
@@ -335,6 +348,16 @@ async fn submit(State(state): State<AppState>, write: Write<Submit, ToolAt>) -> 
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tools/{tool}/jobs/next",
+    operation_id = "start_next_tool_job",
+    tag = "jobs",
+    description = "Tool: starts the next job (none while one runs); no exposure starts on an inhibited tool (409)",
+    params(("tool" = Name, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    responses((status = 200, body = Changed<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn next(State(state): State<AppState>, write: Write<ToolAction, ToolAt>) -> Response {
     let Write {
         key,
@@ -364,6 +387,16 @@ async fn next(State(state): State<AppState>, write: Write<ToolAction, ToolAt>) -
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tools/{tool}/jobs/{id}/complete",
+    operation_id = "complete_tool_job",
+    tag = "jobs",
+    description = "Tool: the running job is done; its reticle effect applies",
+    params(("tool" = Name, Path), ("id" = u64, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    responses((status = 200, body = Changed<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn complete(State(state): State<AppState>, write: Write<ToolAction, JobAt>) -> Response {
     let Write {
         key,
@@ -376,6 +409,16 @@ async fn complete(State(state): State<AppState>, write: Write<ToolAction, JobAt>
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/tools/{tool}/jobs/{id}",
+    operation_id = "cancel_tool_job",
+    tag = "jobs",
+    description = "Engineer: cancels a waiting job",
+    params(("tool" = Name, Path), ("id" = u64, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    responses((status = 200, body = Changed<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 async fn cancel(State(state): State<AppState>, write: Write<Cancel, JobAt>) -> Response {
     let Write {
         key,
@@ -388,6 +431,15 @@ async fn cancel(State(state): State<AppState>, write: Write<Cancel, JobAt>) -> R
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tools/{tool}/jobs",
+    operation_id = "tool_jobs",
+    tag = "jobs",
+    description = "The tool's running job, waiting jobs, planned order and loaded reticles",
+    params(("tool" = Name, Path)),
+    responses((status = 200, body = QueueView<'static>), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+)]
 async fn list(State(state): State<AppState>, ToolAt(tool): ToolAt) -> Result<Response, ApiError> {
     let (queue, version) = state
         .store

@@ -21,7 +21,19 @@ use crate::domain::apc::context::LotPriority;
 use crate::domain::name::Name;
 
 /// A job's id, unique per queue, in submission order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct JobId(pub u64);
 
@@ -32,7 +44,7 @@ impl fmt::Display for JobId {
 }
 
 /// A command for the tool.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum ToolJob {
     /// Expose a lot with a sub recipe.
@@ -100,7 +112,7 @@ impl ToolJob {
 }
 
 /// A job with its id.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueuedJob {
     /// Its id.
     pub id: JobId,

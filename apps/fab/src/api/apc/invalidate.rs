@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::path_error;
 use crate::api::auth::{Caller, Role};
@@ -39,7 +40,7 @@ impl FromRequestParts<AppState> for MeasurementAt {
 }
 
 /// The body: why the measurement is invalid (1–500 characters, no control characters).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Invalidation {
     reason: String,
@@ -66,8 +67,8 @@ impl WriteBody for Invalidation {
 }
 
 /// The answer: the thread, its version, and its controller state before and after the replay.
-#[derive(Debug, Serialize)]
-struct Invalidated {
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Invalidated {
     measurement: Name,
     thread: String,
     thread_version: StateVersion,
@@ -78,6 +79,17 @@ struct Invalidated {
     after: ControllerState,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apc/metrology/{measurement}/invalidate",
+    operation_id = "invalidate_measurement",
+    tag = "apc",
+    description = "Engineer: marks a measurement invalid and replays its thread without it",
+    params(("measurement" = Name, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, description = "The request id: a retry with the same key gets the original answer")),
+    request_body = Invalidation,
+    responses((status = 200, body = Invalidated), (status = "4XX", description = "Refused: the message names the field at fault", body = ApiError), (status = 503, description = "The database is unavailable: retry with the same key", body = ApiError)),
+    security(("bearer" = [])),
+)]
 pub(super) async fn invalidate(
     State(state): State<AppState>,
     write: Write<Invalidation, MeasurementAt>,
