@@ -56,6 +56,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 priority: LotPriority::Normal,
             },
             mode: ModeRequest::Formula,
+            seed_from: None,
         };
         let run = Name::parse("run", format!("R-{n:04}"))?;
         let (record, _transition) = Apc.dispatch(&mut thread, &request, &limits, run, now)?;

@@ -4,6 +4,10 @@
 //! ```text
 //! cargo run -p fab --example 03_tool_queue
 //! ```
+//!
+//! The same queue is served over HTTP by `fab apc` / `fab all` and stored per tool:
+//! `POST /v1/tools/{tool}/jobs` to submit, `POST /v1/tools/{tool}/jobs/next` when the tool is
+//! ready, `POST /v1/tools/{tool}/jobs/{id}/complete` when done (see `apps/fab/README.md`).
 
 #![allow(clippy::print_stdout, reason = "printing the order is the point")]
 

@@ -41,6 +41,7 @@
 //!             priority: LotPriority::Normal,
 //!         },
 //!         mode: ModeRequest::Formula,
+//!         seed_from: None,
 //!     };
 //!     // genSubrecipe → checkSpec → log: the record and the transition are what a service
 //!     // makes durable before answering the tool.

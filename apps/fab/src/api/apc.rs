@@ -4,15 +4,19 @@
 //! |---|---|---|
 //! | `POST /v1/apc/configs` | engineer | a new controller configuration version of a scope (stability checked) |
 //! | `GET /v1/apc/configs/{product}/{technology}/{layer}` | open | the scope's latest configuration |
-//! | `POST /v1/apc/subrecipe` | tool (recommend: engineer) | the SR of a run, logged before it is answered |
+//! | `POST /v1/apc/subrecipe` | tool (recommend: engineer) | the SR of a run, logged before it is answered; a new thread may be seeded from a parent |
 //! | `POST /v1/apc/subrecipe/preview` | any token | what `subrecipe` would answer, changing nothing |
 //! | `POST /v1/apc/runs/{run}/applied` | tool | the SR the tool really applied |
 //! | `POST /v1/apc/metrology` | tool | a measurement (idempotent by its id) |
+//! | `POST /v1/apc/metrology/{measurement}/invalidate` | engineer | the thread replayed without it |
 //! | `GET /v1/apc/threads/{fab}/{tool}/{product}/{technology}/{layer}/{reticle}` | open | a thread's state |
 //! | `POST /v1/apc/threads/{…}/reset`, `/freeze`, `/unfreeze` | engineer | thread control |
 //!
 //! Every write is idempotent ([`super::idempotency`]) and commits its effect before answering;
 //! its prologue (auth, role, path, key, body) is the [`Write`] extractor.
+
+mod invalidate;
+mod seed;
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -55,6 +59,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(preview))
         .routes(routes!(applied))
         .routes(routes!(metrology))
+        .routes(routes!(invalidate::invalidate))
         .routes(routes!(inspect))
         .routes(routes!(reset))
         .routes(routes!(freeze))
@@ -215,7 +220,12 @@ struct Loaded {
     limits_from: LimitsFrom,
 }
 
-async fn load_for_run(state: &AppState, key: &ThreadKey, at: Timestamp) -> Result<Loaded, Failure> {
+async fn load_for_run(
+    state: &AppState,
+    key: &ThreadKey,
+    seed_from: Option<&ThreadKey>,
+    at: Timestamp,
+) -> Result<Loaded, Failure> {
     // No lot is dispatched to a tool that FDC holds inhibited.
     let holding = state.store.inhibiting(&key.tool).await?;
     if !holding.is_empty() {
@@ -246,8 +256,12 @@ async fn load_for_run(state: &AppState, key: &ThreadKey, at: Timestamp) -> Resul
             (thread, Some(version), Vec::new())
         }
         None => {
-            let (thread, created) = Thread::create(key.clone(), config.config.clone(), at);
-            (thread, None, vec![created])
+            let (mut thread, created) = Thread::create(key.clone(), config.config.clone(), at);
+            let mut transitions = vec![created];
+            if let Some(parent) = seed_from {
+                transitions.push(seed::seed(state, &mut thread, parent, at).await?);
+            }
+            (thread, None, transitions)
         }
     };
     if config.config.version() > thread.config().version() {
@@ -314,7 +328,8 @@ async fn subrecipe(State(state): State<AppState>, write: Write<SubRecipeRequest>
     let (state, write, request) = (&state, &write, &request);
     let (response, published) = idempotency::run(state, write, move || async move {
         let at = now();
-        let mut loaded = load_for_run(state, &request.lot.thread, at).await?;
+        let mut loaded =
+            load_for_run(state, &request.lot.thread, request.seed_from.as_ref(), at).await?;
         let run = new_run_id()?;
         let (record, transition) =
             Apc.dispatch(&mut loaded.thread, request, &loaded.limits, run, at)?;
@@ -381,7 +396,8 @@ async fn preview(
         caller.require(Role::Engineer, "recommend mode")?;
     }
     let at = now();
-    let loaded = match load_for_run(&state, &request.lot.thread, at).await {
+    let seed_from = request.seed_from.as_ref();
+    let loaded = match load_for_run(&state, &request.lot.thread, seed_from, at).await {
         Ok(loaded) => loaded,
         Err(Failure::Api(e)) => return Err(e),
         Err(Failure::Store(e)) => return Err(ApiError::unavailable(&e)),

@@ -7,6 +7,7 @@
 //! - [`write`](mod@write): the extractor [`write::Write`] that runs the prologue of every write (auth,
 //!   role, path, idempotency key, body) — start there to add a write route;
 //! - [`apc`]: the APC service's routes;
+//! - [`jobs`]: the tool job queues' routes (served with the APC);
 //! - [`spec`]: the central spec service's routes;
 //! - [`fdc`]: the FDC service's routes;
 //! - [`limits`]: where APC and FDC take their limits from (the spec in force, else the
@@ -20,6 +21,7 @@ pub mod body;
 pub mod error;
 pub mod fdc;
 pub mod idempotency;
+pub mod jobs;
 pub mod limits;
 pub mod openapi;
 pub mod spec;
@@ -86,10 +88,13 @@ pub enum Services {
 /// The routes of `services`, each registered with its OpenAPI operation.
 fn routes(services: Services) -> utoipa_axum::router::OpenApiRouter<AppState> {
     match services {
-        Services::Apc => apc::routes(),
+        Services::Apc => apc::routes().merge(jobs::routes()),
         Services::Spec => spec::routes(),
         Services::Fdc => fdc::routes(),
-        Services::All => apc::routes().merge(spec::routes()).merge(fdc::routes()),
+        Services::All => apc::routes()
+            .merge(jobs::routes())
+            .merge(spec::routes())
+            .merge(fdc::routes()),
     }
 }
 

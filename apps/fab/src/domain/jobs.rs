@@ -21,7 +21,19 @@ use crate::domain::apc::context::LotPriority;
 use crate::domain::name::Name;
 
 /// A job's id, unique per queue, in submission order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct JobId(pub u64);
 
@@ -32,7 +44,7 @@ impl fmt::Display for JobId {
 }
 
 /// A command for the tool.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum ToolJob {
     /// Expose a lot with a sub recipe.
@@ -69,6 +81,12 @@ impl ToolJob {
         }
     }
 
+    /// Whether this is an exposure (a scanner job), as opposed to a reticle move.
+    #[must_use]
+    pub fn is_exposure(&self) -> bool {
+        matches!(self, Self::Expose { .. })
+    }
+
     fn is_hot(&self) -> bool {
         matches!(
             self,
@@ -94,7 +112,7 @@ impl ToolJob {
 }
 
 /// A job with its id.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueuedJob {
     /// Its id.
     pub id: JobId,
@@ -198,6 +216,16 @@ impl JobQueue {
         self.running.as_ref()
     }
 
+    /// The job [`JobQueue::start_next`] would start now, without starting it (so a caller can
+    /// refuse to start it, e.g. an exposure on an inhibited tool).
+    #[must_use]
+    pub fn peek_next(&self) -> Option<&QueuedJob> {
+        if self.running.is_some() {
+            return None;
+        }
+        self.waiting.get(self.next_index()?)
+    }
+
     fn next_index(&self) -> Option<usize> {
         let hot = self
             .waiting
@@ -247,6 +275,11 @@ impl JobQueue {
     /// The waiting jobs, in submission order.
     pub fn waiting(&self) -> impl Iterator<Item = &QueuedJob> {
         self.waiting.iter()
+    }
+
+    /// The reticles in the tool now (checked in and not yet out), in name order.
+    pub fn loaded(&self) -> impl Iterator<Item = &Name> {
+        self.loaded.iter()
     }
 
     /// Whether `reticle` is in the tool.

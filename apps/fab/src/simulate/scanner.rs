@@ -90,6 +90,7 @@ pub(crate) async fn run(
                 priority: LotPriority::Normal,
             },
             mode: ModeRequest::Formula,
+            seed_from: None,
         };
         let Ok(body) = serde_json::to_vec(&request) else {
             return log;

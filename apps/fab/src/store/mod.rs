@@ -21,7 +21,9 @@ pub use error::{StoreError, StoreErrorKind};
 
 use crate::domain::apc::context::ThreadKey;
 use crate::domain::apc::controller::ControllerConfig;
-use crate::domain::apc::thread::{Disposition, Measurement, RunRecord, Thread, Transition};
+use crate::domain::apc::thread::{
+    Disposition, Measurement, RunRecord, Thread, ThreadEvent, Transition,
+};
 use crate::domain::name::Name;
 
 /// The embedded migrations (`apps/fab/migrations/`), for `fab migrate` and the embedded default.
@@ -56,6 +58,7 @@ pub fn migrator() -> Migrator {
                 "idempotency created at",
                 include_str!("../../migrations/0006_idempotency_created_at.sql"),
             ),
+            migration(7, "jobs", include_str!("../../migrations/0007_jobs.sql")),
         ]),
         ..Migrator::DEFAULT
     }
@@ -139,7 +142,8 @@ pub struct ThreadCommit<'a> {
     pub transitions: &'a [Transition],
     /// A run record to index by run id.
     pub run: Option<&'a RunRecord>,
-    /// A measurement as received, with its disposition.
+    /// A measurement as received, with its disposition (an invalidation in `transitions` marks
+    /// its measurement's row `invalidated`).
     pub measurement: Option<(&'a Measurement, Option<Disposition>)>,
     /// The response to store for the request.
     pub reply: Option<&'a Reply>,
@@ -287,6 +291,48 @@ impl Store {
         row.map(|(r,)| parse("run record", &r)).transpose()
     }
 
+    /// The run measurement `id` was of, if that measurement was received.
+    ///
+    /// # Errors
+    /// The database failed or the stored run id does not parse.
+    pub async fn measurement_run(&self, id: &Name) -> Result<Option<Name>, StoreError> {
+        let sql = "SELECT run FROM apc_measurements WHERE id = $1";
+        let row: Option<(String,)> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        row.map(|(run,)| {
+            Name::parse("run", run.clone()).map_err(|_| {
+                StoreError::new(StoreErrorKind::Corrupt {
+                    what: "measurement's run id",
+                    source: serde::de::Error::custom(format!("not a name: {run:?}")),
+                })
+            })
+        })
+        .transpose()
+    }
+
+    /// The disposition stored with measurement `id` (what became of it on arrival, or
+    /// `invalidated`), if that measurement was received.
+    ///
+    /// # Errors
+    /// The database failed or the stored disposition does not parse.
+    pub async fn measurement_disposition(
+        &self,
+        id: &Name,
+    ) -> Result<Option<Disposition>, StoreError> {
+        let sql = "SELECT disposition FROM apc_measurements WHERE id = $1";
+        let row: Option<(Option<String>,)> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        row.and_then(|(d,)| d)
+            .map(|d| parse("disposition", &d))
+            .transpose()
+    }
+
     /// How many runs are stored (all threads).
     ///
     /// # Errors
@@ -315,6 +361,16 @@ impl Store {
             .iter()
             .map(|t| Ok((to_i64(t.to.0), json(t)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        // An invalidated measurement is marked so in its row too, in the same transaction.
+        let invalidated_disposition = json(&Disposition::Invalidated)?;
+        let invalidated: Vec<&str> = c
+            .transitions
+            .iter()
+            .filter_map(|t| match &t.event {
+                ThreadEvent::Invalidated { measurement, .. } => Some(measurement.as_str()),
+                _ => None,
+            })
+            .collect();
         let run = c
             .run
             .map(|r| Ok::<_, StoreError>((r.run.as_str(), json(r)?, r.at.as_millis())))
@@ -357,6 +413,14 @@ impl Store {
                     .bind(*to)
                     .bind(transition)
                     .bind(to_i64(now_ms))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            for id in &invalidated {
+                sqlx::query("UPDATE apc_measurements SET disposition = $1 WHERE id = $2")
+                    .bind(&invalidated_disposition)
+                    .bind(*id)
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
@@ -456,8 +520,10 @@ impl Store {
 
 mod applied;
 mod fdc;
+mod jobs;
 mod spec;
 pub use fdc::{BatchRecord, MonitorCommit, StoredBatch};
+pub use jobs::QueueCommit;
 pub use spec::SpecCommit;
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub(crate) async fn release_limits(fab: &Fab) {
     }
 }
 
-fn batch(start_s: u64, values: &[f64]) -> Value {
+pub(crate) fn batch(start_s: u64, values: &[f64]) -> Value {
     let samples: Vec<Value> = values
         .iter()
         .enumerate()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::apc::context::LotContext;
+use crate::domain::apc::context::{LotContext, ThreadKey};
 use crate::domain::apc::strategy::{product_strategy, technology_strategy};
 use crate::domain::apc::thread::{ModeRecord, PilotReason, Thread};
 use crate::domain::name::Name;
@@ -47,6 +47,10 @@ pub struct SubRecipeRequest {
     pub lot: LotContext,
     /// The mode.
     pub mode: ModeRequest,
+    /// For a thread that does not exist yet: the parent thread whose state seeds it (see
+    /// [`super::parent`]) instead of a pilot run. Ignored once the thread exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_from: Option<ThreadKey>,
 }
 
 /// A generated (not yet checked) sub recipe.

@@ -6,12 +6,14 @@
 //! - [`generator`] (Factory): the sub-recipe generator chosen by the request's mode;
 //! - [`facade`] (Facade): genSubrecipe → checkSpec → log → updateAPCFn, and Preview;
 //! - [`thread`]: a thread's state as the fold of its versioned transitions;
+//! - [`parent`]: seeding a new thread from a parent context's state instead of a pilot run;
 //! - [`adapter`] (Adapter): the SR in each tool model's job syntax.
 pub mod adapter;
 pub mod context;
 pub mod controller;
 pub mod facade;
 pub mod generator;
+pub mod parent;
 pub mod strategy;
 pub mod thread;
 

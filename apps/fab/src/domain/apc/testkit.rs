@@ -56,6 +56,7 @@ pub(crate) fn formula(n: u32) -> SubRecipeRequest {
     SubRecipeRequest {
         lot: lot(n, ProductKind::Mobile, Technology::N7),
         mode: ModeRequest::Formula,
+        seed_from: None,
     }
 }
 

@@ -209,3 +209,41 @@ fn every_planned_order_respects_reticle_dependencies() {
         assert_eq!(q.waiting().count(), 0, "seed {seed}: a job was stranded");
     }
 }
+
+#[test]
+fn peek_next_names_what_start_next_starts_and_changes_nothing() {
+    let mut q = JobQueue::new();
+    assert_eq!(q.peek_next(), None);
+    let a = q.submit(check_in("RT-A")).unwrap();
+    let b = q.submit(expose("L1", "RT-A", Normal)).unwrap();
+    let c = q.submit(expose("HOT", "RT-A", Hot)).unwrap();
+    for expected in [a, c, b] {
+        let before = q.clone();
+        let peeked = q.peek_next().map(|j| j.id);
+        assert_eq!(q, before, "peeking changes nothing");
+        assert_eq!(peeked, Some(expected));
+        assert_eq!(q.start_next().map(|j| j.id), Some(expected));
+        // Nothing starts while a job runs, and peeking says so.
+        assert_eq!(q.peek_next(), None);
+        q.complete(expected).unwrap();
+    }
+    assert_eq!(q.loaded().collect::<Vec<_>>(), vec![&n("RT-A")]);
+}
+
+#[test]
+fn a_queue_survives_its_stored_form() {
+    // The service stores the queue as JSON and reloads it for the next request.
+    let mut q = JobQueue::new();
+    let a = q.submit(check_in("RT-A")).unwrap();
+    q.submit(expose("L1", "RT-A", Normal)).unwrap();
+    q.submit(expose("HOT", "RT-A", Hot)).unwrap();
+    q.start_next();
+    q.complete(a).unwrap();
+    q.start_next();
+    q.submit(check_out("RT-A")).unwrap();
+    let text = serde_json::to_string(&q).unwrap();
+    let back: JobQueue = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, q);
+    assert_eq!(back.planned_order(), q.planned_order());
+    assert!(back.running().is_some_and(|j| j.job.is_exposure()));
+}

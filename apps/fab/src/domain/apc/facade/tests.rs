@@ -15,6 +15,7 @@ fn request(
     SubRecipeRequest {
         lot: lot(n, kind, technology),
         mode,
+        seed_from: None,
     }
 }
 
