@@ -676,18 +676,23 @@ impl WriteBody for Because {
     const WHAT: &'static str = "thread control";
 
     fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
-        let reason = &self.reason;
-        let ok = !reason.trim().is_empty()
-            && reason.chars().count() <= 500
-            && !reason.chars().any(char::is_control);
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::unprocessable(
-                "reason must be 1 to 500 characters without control characters",
-            )
-            .field("reason"))
-        }
+        check_reason(&self.reason)
+    }
+}
+
+/// An engineer's reason (reset, freeze, invalidation): 1–500 characters, not only spaces, no
+/// control characters; else 422 naming `reason`.
+pub(super) fn check_reason(reason: &str) -> Result<(), ApiError> {
+    let ok = !reason.trim().is_empty()
+        && reason.chars().count() <= 500
+        && !reason.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "reason must be 1 to 500 characters without control characters",
+        )
+        .field("reason"))
     }
 }
 

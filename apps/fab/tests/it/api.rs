@@ -5,28 +5,6 @@ use serde_json::json;
 
 use crate::support::{Backend, ENGINEER, Fab, THREAD_PATH, TOOL, config_body, formula, key, lot};
 
-/// One test per backend for each scenario.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(
     sub_recipe_then_metrology_moves_the_next_sub_recipe,
     preview_changes_nothing,

@@ -6,27 +6,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Backend, ENGINEER, ENGINEER_2, Fab, TOOL, formula, key, lot};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(a_spec_limit_alarm_inhibits_the_tool_until_acknowledged);
 
 /// Releases a spec with limits for `chuck-temp` (μ 23.0 °C, σ 0.1, spec 22.5–23.5).

@@ -9,27 +9,6 @@ use fab::api::now;
 
 use crate::support::{Backend, ENGINEER, Fab, TOOL, config_body, formula, key, lot};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(
     a_refusal_by_the_write_is_replayed_not_recomputed,
     a_refusal_of_the_prologue_does_not_take_the_key,

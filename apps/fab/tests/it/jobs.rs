@@ -7,27 +7,6 @@ use serde_json::{Value, json};
 use crate::fdc::{batch, release_limits};
 use crate::support::{Backend, ENGINEER, Fab, TOOL, key};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(
     jobs_run_in_order_and_a_hot_lot_jumps_the_waiting_ones,
     concurrent_submits_to_one_tool_all_commit_in_turn,

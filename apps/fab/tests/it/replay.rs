@@ -7,27 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Backend, ENGINEER, Fab, THREAD_PATH, TOOL, formula, key, lot};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(
     invalidating_a_measurement_replays_the_thread_without_it,
     a_new_thread_is_seeded_from_a_settled_parent,

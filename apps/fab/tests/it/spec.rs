@@ -5,27 +5,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Backend, ENGINEER, ENGINEER_2, Fab, TOOL, key};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both!(
     a_set_goes_draft_approved_released_retired_with_delta_sync_and_acks,
     invalid_content_and_bad_transitions_are_refused

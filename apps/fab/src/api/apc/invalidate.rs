@@ -43,6 +43,7 @@ impl FromRequestParts<AppState> for MeasurementAt {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Invalidation {
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 
@@ -51,18 +52,7 @@ impl WriteBody for Invalidation {
     const WHAT: &'static str = "invalidating a measurement";
 
     fn check(&self, _caller: &Caller) -> Result<(), ApiError> {
-        let reason = &self.reason;
-        let ok = !reason.trim().is_empty()
-            && reason.chars().count() <= 500
-            && !reason.chars().any(char::is_control);
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::unprocessable(
-                "reason must be 1 to 500 characters without control characters",
-            )
-            .field("reason"))
-        }
+        super::check_reason(&self.reason)
     }
 }
 
