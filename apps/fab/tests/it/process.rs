@@ -9,6 +9,8 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+use crate::support::api_of;
+
 const DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,26 +208,7 @@ async fn scaled_out_fab_migrate_then_fab_apc_on_postgres() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut api, mut started) = (None, false);
-    tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if value["message"] == "fab API listening" {
-                api = value["url"].as_str().map(str::to_owned);
-            }
-            started |= value["event"] == "system_started";
-            if api.is_some() && started {
-                return;
-            }
-        }
-    })
-    .await
-    .unwrap();
-    let api = api.unwrap();
-    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (api, drain) = api_of(&mut child).await;
 
     // A write through the process lands in PostgreSQL.
     let body = crate::support::config_body(0.3).to_string();

@@ -10,10 +10,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::support::{config_body, formula, lot};
+use crate::support::{api_of, config_body, formula, lot};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const TOKEN: &str = "tool-and-engineer-0001";
@@ -57,26 +56,7 @@ async fn sigterm_to_fab_apc_under_load_fails_no_request_and_loses_no_run() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut api, mut started) = (None, false);
-    tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if value["message"] == "fab API listening" {
-                api = value["url"].as_str().map(str::to_owned);
-            }
-            started |= value["event"] == "system_started";
-            if api.is_some() && started {
-                return;
-            }
-        }
-    })
-    .await
-    .unwrap();
-    let api = api.unwrap();
-    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (api, drain) = api_of(&mut child).await;
 
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();

@@ -273,3 +273,32 @@ pub(crate) fn lot(lot: &str, mode: Value) -> Value {
 pub(crate) fn formula() -> Value {
     json!({ "mode": "formula" })
 }
+
+/// The API URL of a `fab` process started with piped stdout, once it has logged both where it
+/// listens and `system_started` (within 60 s); the rest of its stdout is read (and dropped) by
+/// the returned task, so the process never blocks on a full pipe.
+pub(crate) async fn api_of(
+    child: &mut tokio::process::Child,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut api, mut started) = (None, false);
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if value["message"] == "fab API listening" {
+                api = value["url"].as_str().map(str::to_owned);
+            }
+            started |= value["event"] == "system_started";
+            if api.is_some() && started {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the fab process logged its API address and system_started within 60 s");
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (api.unwrap(), drain)
+}
