@@ -265,6 +265,7 @@ async fn set(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct Since {
+    /// The last revision the fab saw (0: from scratch); at most 2^63 - 1.
     #[serde(default)]
     since: u64,
 }
@@ -281,7 +282,16 @@ async fn changes(
     State(state): State<AppState>,
     query: Result<Query<Since>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(since) = query.map_err(|e| ApiError::unprocessable(e.body_text()).field("since"))?;
+    let Query(since) = query.map_err(|e| ApiError::bad_request(e.body_text()).field("since"))?;
+    // Revisions are stored as signed 64-bit integers: a larger cursor was never handed out.
+    if i64::try_from(since.since).is_err() {
+        return Err(ApiError::bad_request(format!(
+            "since must be a revision between 0 and {}, not {}",
+            i64::MAX,
+            since.since
+        ))
+        .field("since"));
+    }
     let (registry, _) = state
         .store
         .spec_registry()

@@ -446,6 +446,9 @@ impl SpecRegistry {
     }
 
     /// The changes after `since`, and the released set if one of them is a release.
+    ///
+    /// The head is always this registry's newest revision (0 when nothing happened yet), even
+    /// when `since` is ahead of it: a fab whose cursor is ahead gets nothing new and the real head.
     #[must_use]
     pub fn changes_since(&self, since: Revision) -> Delta {
         let changes: Vec<_> = self
@@ -460,7 +463,7 @@ impl SpecRegistry {
             .then(|| self.released().cloned())
             .flatten();
         Delta {
-            head: self.log.last().map_or(since.max(Revision(0)), |(r, _)| *r),
+            head: self.log.last().map_or(Revision(0), |(r, _)| *r),
             changes,
             released,
         }

@@ -7,7 +7,8 @@ use crate::support::{Backend, ENGINEER, ENGINEER_2, Fab, TOOL, key};
 
 on_both!(
     a_set_goes_draft_approved_released_retired_with_delta_sync_and_acks,
-    invalid_content_and_bad_transitions_are_refused
+    invalid_content_and_bad_transitions_are_refused,
+    a_delta_sync_cursor_beyond_a_revision_is_refused_and_head_is_the_servers
 );
 
 fn content(max: f64) -> Value {
@@ -135,9 +136,42 @@ async fn invalid_content_and_bad_transitions_are_refused(backend: Backend) {
     let (status, error) = fab.get("/v1/spec/sets/x").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     assert_eq!(error["field"], "version");
-    assert_eq!(
-        fab.get("/v1/spec/changes?since=-1").await.0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+    let (status, error) = fab.get("/v1/spec/changes?since=-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["field"], "since");
+    fab.stop().await;
+}
+
+async fn a_delta_sync_cursor_beyond_a_revision_is_refused_and_head_is_the_servers(
+    backend: Backend,
+) {
+    let fab = Fab::start(backend).await;
+    // Nothing happened yet: a cursor ahead of the head gets nothing and the real head, 0.
+    let (status, delta) = fab.get("/v1/spec/changes?since=42").await;
+    assert_eq!(status, StatusCode::OK, "{delta}");
+    assert_eq!(delta["head"], 0, "{delta}");
+    assert_eq!(delta["changes"], json!([]));
+
+    // i64::MAX is still a revision; one more (and anything above u64) is not.
+    let (status, delta) = fab.get("/v1/spec/changes?since=9223372036854775807").await;
+    assert_eq!(status, StatusCode::OK, "{delta}");
+    assert_eq!(delta["head"], 0, "{delta}");
+    for since in ["9223372036854775808", "18446744073709551616", "abc"] {
+        let (status, error) = fab.get(&format!("/v1/spec/changes?since={since}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{since}: {error}");
+        assert_eq!(error["field"], "since", "{since}: {error}");
+    }
+
+    // With history, a cursor ahead answers nothing new and the server's head, not the cursor.
+    let (status, v1, _) = fab
+        .post("/v1/spec/sets", ENGINEER, &key(), &content(50.0))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    let real_head = v1["revision"].as_u64().unwrap();
+    let (status, delta) = fab.get("/v1/spec/changes?since=1000").await;
+    assert_eq!(status, StatusCode::OK, "{delta}");
+    assert_eq!(delta["head"], real_head, "{delta}");
+    assert_eq!(delta["changes"], json!([]));
+    assert_eq!(delta["released"], Value::Null);
     fab.stop().await;
 }

@@ -179,6 +179,19 @@ fn a_fab_applies_a_release_atomically_or_not_at_all() {
 }
 
 #[test]
+fn a_cursor_ahead_of_the_head_gets_nothing_and_the_real_head() {
+    let mut reg = SpecRegistry::new();
+    let empty = reg.changes_since(Revision(7));
+    assert!(empty.changes.is_empty());
+    assert_eq!(empty.head, Revision(0));
+    publish(&mut reg, 50.0, 0);
+    let ahead = reg.changes_since(Revision(u64::MAX));
+    assert!(ahead.changes.is_empty());
+    assert!(ahead.released.is_none());
+    assert_eq!(ahead.head, Revision(3));
+}
+
+#[test]
 fn delta_sync_and_per_fab_acknowledgements() {
     let mut reg = SpecRegistry::new();
     let v1 = publish(&mut reg, 50.0, 0);
