@@ -17,7 +17,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
-use orderly::{BoxError, Component, Context, Health};
+use orderly::{BoxError, Component, Context, Health, InvalidConfig};
 use orderly_messaging::{
     ConsumerMetrics, Decode, Delivery, Disposition, Handler, RedeliveryPolicy, settle,
 };
@@ -66,8 +66,7 @@ const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
 /// [`Publisher`](crate::Publisher) always sets; a message without one gets
 /// `<queue>#<delivery tag>`, which is not stable across redeliveries.
 pub struct Consumer<M, D, F> {
-    settings: ConsumerSettings,
-    make_handler: F,
+    make: F,
     _types: PhantomData<fn(D) -> M>,
 }
 
@@ -75,29 +74,18 @@ impl<M: Decode> Consumer<M, (), ()> {
     /// A consumer of the queue `settings` name, calling `handler` for each message.
     ///
     /// Added with no dependencies (`()`); see [`with_deps`](Consumer::with_deps) for a
-    /// handler that needs other components' resources.
+    /// handler that needs other components' resources, and [`configured`](Consumer::configured)
+    /// for settings read from the environment.
     pub fn new<H>(
         settings: ConsumerSettings,
         handler: H,
-    ) -> Consumer<M, (), impl FnMut(()) -> H + Send + 'static>
+    ) -> Consumer<M, (), impl FnMut(()) -> (ConsumerSettings, H) + Send + 'static>
     where
         H: Handler<M> + Clone,
     {
-        Consumer {
-            settings,
-            make_handler: move |()| handler.clone(),
-            _types: PhantomData,
-        }
+        Consumer::configured(move |()| (settings.clone(), handler.clone()))
     }
-}
 
-impl<M, D, F, H> Consumer<M, D, F>
-where
-    M: Decode,
-    D: Send + 'static,
-    F: FnMut(D) -> H + Send + 'static,
-    H: Handler<M>,
-{
     /// A consumer whose handler is made, at each start, from the component's dependencies
     /// (a database pool, say): add it with those dependencies.
     ///
@@ -114,10 +102,52 @@ where
     /// }));
     /// # }
     /// ```
-    pub fn with_deps(settings: ConsumerSettings, make_handler: F) -> Self {
+    pub fn with_deps<D, H>(
+        settings: ConsumerSettings,
+        mut make_handler: impl FnMut(D) -> H + Send + 'static,
+    ) -> Consumer<M, D, impl FnMut(D) -> (ConsumerSettings, H) + Send + 'static>
+    where
+        D: Send + 'static,
+        H: Handler<M>,
+    {
+        Consumer::configured(move |deps| (settings.clone(), make_handler(deps)))
+    }
+}
+
+impl<M, D, F, H> Consumer<M, D, F>
+where
+    M: Decode,
+    D: Send + 'static,
+    F: FnMut(D) -> (ConsumerSettings, H) + Send + 'static,
+    H: Handler<M>,
+{
+    /// A consumer whose settings and handler are both made, at each start, from the
+    /// component's dependencies: the settings from an `orderly-config` component (read from
+    /// the environment under a prefix of your choice), so that nothing starts before they are
+    /// valid and an in-process restart applies new ones.
+    ///
+    /// A variable that does not parse fails the config component's start, and a value the
+    /// consumer refuses (a `prefetch` of 0, an empty `queue`…) fails the consumer's: either
+    /// way with [`orderly::InvalidConfig`], so the process exits 78, and the message names
+    /// the variable or setting at fault, never the URL's password.
+    ///
+    /// ```no_run
+    /// # use orderly::System;
+    /// # use orderly_amqp::{Consumer, ConsumerSettings};
+    /// # use orderly_messaging::{Delivery, HandlerError};
+    /// # async fn handle(_: bytes::Bytes, _: Delivery) -> Result<(), HandlerError> { Ok(()) }
+    /// # #[derive(serde::Deserialize)] struct Settings { amqp: ConsumerSettings }
+    /// let mut system = System::builder("app");
+    /// let config = system.add("config", (), orderly_config::Config::<Settings>::builder("APP").build());
+    /// system.add(
+    ///     "consumer",
+    ///     config.map(|s| s.amqp.clone()), // APP_AMQP__URL, APP_AMQP__QUEUE, APP_AMQP__PREFETCH, …
+    ///     Consumer::configured(|settings: ConsumerSettings| (settings, handle)),
+    /// );
+    /// ```
+    pub fn configured(make: F) -> Self {
         Self {
-            settings,
-            make_handler,
+            make,
             _types: PhantomData,
         }
     }
@@ -125,10 +155,7 @@ where
 
 impl<M, D, F> fmt::Debug for Consumer<M, D, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer")
-            .field("queue", &self.settings.queue)
-            .field("prefetch", &self.settings.prefetch)
-            .finish_non_exhaustive()
+        f.debug_struct("Consumer").finish_non_exhaustive()
     }
 }
 
@@ -136,7 +163,7 @@ impl<M, D, F, H> Component for Consumer<M, D, F>
 where
     M: Decode,
     D: Send + 'static,
-    F: FnMut(D) -> H + Send + 'static,
+    F: FnMut(D) -> (ConsumerSettings, H) + Send + 'static,
     H: Handler<M>,
 {
     type Deps = D;
@@ -146,16 +173,17 @@ where
     /// timeout. Cancelled (nothing left open) when shutdown begins during the start.
     async fn start(&mut self, deps: D, ctx: Context) -> Result<(), BoxError> {
         let name: Arc<str> = ctx.name().into();
-        if let Some(problem) = self.settings.problems().into_iter().next() {
-            return Err(Error::new(&*name, problem).into());
+        let (settings, handler) = (self.make)(deps);
+        if let Some(problem) = settings.problems().into_iter().next() {
+            return Err(InvalidConfig::new(Error::new(&*name, problem)).into());
         }
         let shared = Arc::new(Shared {
-            policy: RedeliveryPolicy::new(self.settings.max_deliveries),
+            policy: RedeliveryPolicy::new(settings.max_deliveries),
             metrics: ConsumerMetrics::new("amqp", &name),
-            dead_letter_queue: self.settings.dead_letter_queue(),
-            settings: self.settings.clone(),
-            handler: (self.make_handler)(deps),
-            source: self.settings.queue.as_str().into(),
+            dead_letter_queue: settings.dead_letter_queue(),
+            source: settings.queue.as_str().into(),
+            settings,
+            handler,
             task_name: "message".into(),
             name,
             _message: PhantomData,

@@ -36,6 +36,37 @@
 //! # }
 //! ```
 //!
+//! # Settings from the environment
+//!
+//! [`ConsumerSettings`] and [`PublisherSettings`] deserialize with `orderly-config` under a
+//! prefix the application chooses. Give a [`Consumer::configured`] the settings from a config
+//! component, so that nothing connects before they are valid:
+//!
+//! ```no_run
+//! # use orderly::System;
+//! # use orderly_amqp::{Consumer, ConsumerSettings};
+//! # use orderly_messaging::{Delivery, HandlerError, Json};
+//! # async fn record(_: Json<u64>, _: Delivery) -> Result<(), HandlerError> { Ok(()) }
+//! #[derive(serde::Deserialize)]
+//! struct Settings {
+//!     amqp: ConsumerSettings, // RECORDER_AMQP__URL, RECORDER_AMQP__QUEUE, RECORDER_AMQP__PREFETCH, …
+//! }
+//!
+//! let mut system = System::builder("recorder");
+//! let config = system.add("config", (), orderly_config::Config::<Settings>::builder("RECORDER").build());
+//! system.add(
+//!     "measurements",
+//!     config.map(|s| s.amqp.clone()),
+//!     Consumer::configured(|settings: ConsumerSettings| (settings, record)),
+//! );
+//! ```
+//!
+//! The variables are listed in [`ConsumerSettings`]. A value that does not parse fails the
+//! config component's start, naming the variable; one the consumer refuses (a `prefetch` of
+//! 0, an empty `queue`…) fails the consumer's start, naming the setting. Both are
+//! [`orderly::InvalidConfig`]: the process exits 78. The URL is a
+//! [`Secret`](orderly_config::Secret): its password is never shown.
+//!
 //! # Delivery guarantees
 //!
 //! At least once: a message is acknowledged after its handler returned `Ok`, so a crash

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use lapin::BasicProperties;
 use lapin::types::ShortString;
-use orderly::{BoxError, Component, Context, Health};
+use orderly::{BoxError, Component, Context, Health, InvalidConfig};
 use orderly_messaging::Encode;
 use tokio::sync::Mutex;
 use tokio_util::task::TaskTracker;
@@ -61,7 +61,7 @@ impl Component for Publisher {
     async fn start(&mut self, (): (), ctx: Context) -> Result<PublisherHandle, BoxError> {
         let name = ctx.name().to_owned();
         if let Some(problem) = self.settings.problems().into_iter().next() {
-            return Err(Error::new(name, problem).into());
+            return Err(InvalidConfig::new(Error::new(name, problem)).into());
         }
         let mut backoff = Backoff::new(
             std::time::Duration::from_millis(100),

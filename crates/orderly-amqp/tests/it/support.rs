@@ -156,6 +156,18 @@ impl Vhost {
         connection.close(200, "done".into()).await.unwrap();
     }
 
+    /// The type of `queue` as the broker reports it (`classic`, `quorum`).
+    pub(crate) fn queue_type(&self, queue: &str) -> String {
+        let listing = rabbitmqctl(&["list_queues", "-p", &self.name, "name", "type"]).unwrap();
+        listing
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split_whitespace();
+                (fields.next() == Some(queue)).then(|| fields.next().unwrap_or("").to_owned())
+            })
+            .unwrap_or_default()
+    }
+
     /// The number of ready messages in `queue` (a passive declare).
     pub(crate) async fn ready(&self, queue: &str) -> u32 {
         self.counts(queue).await.0
