@@ -1,0 +1,161 @@
+//! The header-read timer of HTTP/1 connections (slowloris protection), without a timer-wheel
+//! entry per request.
+//!
+//! hyper asks its [`Timer`] for a fresh sleep each time a connection waits for a request head,
+//! and drops it once the head is read. hyper-util's `TokioTimer` makes each one a boxed
+//! `tokio::time::Sleep`, registered in tokio's timer wheel at its first poll and removed at its
+//! drop: two locked trips to the timer driver per request on a keep-alive connection.
+//!
+//! Here each connection has one tokio sleep of its own, kept by the future that drives the
+//! connection ([`Timed`]). hyper's sleeps ([`HeadSleep`]) only record the deadline they wait
+//! for; after each poll of the connection, [`Timed`] moves its own sleep to that deadline.
+//! Moving a registered tokio sleep to a later deadline is one atomic update (tokio re-files the
+//! entry when the earlier deadline comes), so a keep-alive connection touches the timer wheel
+//! about once per header-read timeout instead of twice per request. When the connection's sleep
+//! fires, it records the deadline reached and polls the connection again, and hyper's sleep for
+//! that deadline is ready: the connection is cut exactly as with `TokioTimer`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
+
+/// No deadline wanted.
+const NONE: u64 = u64::MAX;
+
+/// What a connection's [`HeadTimer`] and its [`Timed`] driver share. Deadlines are nanoseconds
+/// since `base`.
+#[derive(Debug)]
+struct Shared {
+    base: Instant,
+    /// The deadline of the sleep hyper is waiting on, [`NONE`] if it waits on none.
+    wanted: AtomicU64,
+    /// The latest deadline the connection's tokio sleep reached.
+    reached: AtomicU64,
+}
+
+/// The [`hyper::rt::Timer`] of one HTTP/1 connection (see the module's documentation).
+#[derive(Clone, Debug)]
+pub(crate) struct HeadTimer(Arc<Shared>);
+
+/// A sleep handed to hyper: ready once the connection's own sleep has reached its deadline.
+#[derive(Debug)]
+struct HeadSleep {
+    shared: Arc<Shared>,
+    deadline: u64,
+}
+
+/// A connection future driven together with its [`HeadTimer`]'s tokio sleep.
+#[derive(Debug)]
+pub(crate) struct Timed {
+    shared: Arc<Shared>,
+    sleep: Pin<Box<Sleep>>,
+    /// The deadline `sleep` is set to, [`NONE`] before the first.
+    armed: u64,
+}
+
+impl HeadTimer {
+    /// A timer for one connection, and the driver that the connection's future is polled with.
+    pub(crate) fn new() -> (Self, Timed) {
+        let now = tokio::time::Instant::now();
+        let shared = Arc::new(Shared {
+            base: now.into_std(),
+            wanted: AtomicU64::new(NONE),
+            reached: AtomicU64::new(0),
+        });
+        let timed = Timed {
+            shared: shared.clone(),
+            // Not registered with the timer wheel until first polled.
+            sleep: Box::pin(tokio::time::sleep_until(now)),
+            armed: NONE,
+        };
+        (Self(shared), timed)
+    }
+}
+
+impl Shared {
+    fn nanos(&self, deadline: Instant) -> u64 {
+        u64::try_from(deadline.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(NONE - 1)
+            .min(NONE - 1)
+    }
+}
+
+impl hyper::rt::Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(HeadSleep {
+            deadline: self.0.nanos(deadline),
+            shared: self.0.clone(),
+        })
+    }
+
+    fn now(&self) -> Instant {
+        // tokio's clock, as `TokioTimer`'s: a paused test clock applies.
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if self.shared.reached.load(Ordering::Relaxed) >= self.deadline {
+            return Poll::Ready(());
+        }
+        // The connection's driver arms its sleep for this deadline when the connection's
+        // poll returns; its wake-up polls the connection, and so this sleep, again.
+        self.shared.wanted.store(self.deadline, Ordering::Relaxed);
+        Poll::Pending
+    }
+}
+
+impl hyper::rt::Sleep for HeadSleep {}
+
+impl Drop for HeadSleep {
+    fn drop(&mut self) {
+        let _ = self.shared.wanted.compare_exchange(
+            self.deadline,
+            NONE,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+impl Timed {
+    /// Polls `connection`, then keeps the connection's sleep at the deadline hyper waits for.
+    pub(crate) fn poll<F: Future + ?Sized>(
+        &mut self,
+        mut connection: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        loop {
+            if let Poll::Ready(output) = connection.as_mut().poll(cx) {
+                return Poll::Ready(output);
+            }
+            let wanted = self.shared.wanted.load(Ordering::Relaxed);
+            if wanted == NONE || wanted <= self.shared.reached.load(Ordering::Relaxed) {
+                // No head awaited, or hyper has already seen its deadline pass.
+                return Poll::Pending;
+            }
+            if wanted != self.armed {
+                self.armed = wanted;
+                let deadline = self.shared.base + Duration::from_nanos(wanted);
+                self.sleep.as_mut().reset(deadline.into());
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // The deadline has come: poll the connection again, so that hyper sees it.
+            self.shared.reached.fetch_max(wanted, Ordering::Relaxed);
+        }
+    }
+}
