@@ -20,9 +20,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// No deadline wanted.
 const NONE: u64 = u64::MAX;
@@ -61,9 +61,9 @@ pub(crate) struct Timed {
 impl HeadTimer {
     /// A timer for one connection, and the driver that the connection's future is polled with.
     pub(crate) fn new() -> (Self, Timed) {
-        let now = tokio::time::Instant::now();
+        let now = Instant::now();
         let shared = Arc::new(Shared {
-            base: now.into_std(),
+            base: now,
             wanted: AtomicU64::new(NONE),
             reached: AtomicU64::new(0),
         });
@@ -85,21 +85,23 @@ impl Shared {
     }
 }
 
+// hyper's `Timer` speaks in std's `Instant`; it is converted to tokio's at once.
+#[allow(clippy::disallowed_types)]
 impl hyper::rt::Timer for HeadTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
         self.sleep_until(self.now() + duration)
     }
 
-    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
         Box::pin(HeadSleep {
-            deadline: self.0.nanos(deadline),
+            deadline: self.0.nanos(Instant::from_std(deadline)),
             shared: self.0.clone(),
         })
     }
 
-    fn now(&self) -> Instant {
+    fn now(&self) -> std::time::Instant {
         // tokio's clock, as `TokioTimer`'s: a paused test clock applies.
-        tokio::time::Instant::now().into_std()
+        Instant::now().into_std()
     }
 }
 
@@ -149,7 +151,7 @@ impl Timed {
             if wanted != self.armed {
                 self.armed = wanted;
                 let deadline = self.shared.base + Duration::from_nanos(wanted);
-                self.sleep.as_mut().reset(deadline.into());
+                self.sleep.as_mut().reset(deadline);
             }
             if self.sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
