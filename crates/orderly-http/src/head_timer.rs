@@ -8,18 +8,20 @@
 //!
 //! Here each connection has one tokio sleep of its own, kept by the future that drives the
 //! connection ([`Timed`]). hyper's sleeps ([`HeadSleep`]) only record the deadline they wait
-//! for; after each poll of the connection, [`Timed`] moves its own sleep to that deadline.
-//! Moving a registered tokio sleep to a later deadline is one atomic update (tokio re-files the
-//! entry when the earlier deadline comes), so a keep-alive connection touches the timer wheel
-//! about once per header-read timeout instead of twice per request. When the connection's sleep
-//! fires, it records the deadline reached and polls the connection again, and hyper's sleep for
-//! that deadline is ready: the connection is cut exactly as with `TokioTimer`.
+//! for; after each poll of the connection, [`Timed`] checks that its sleep will wake the
+//! connection by that deadline. A sleep still set for the previous head's (earlier) deadline
+//! will, so it is left alone; when it fires, the connection's task is woken, and [`Timed`]
+//! moves it to the deadline now awaited. A busy keep-alive connection thus touches tokio's
+//! timer wheel about once per header-read timeout instead of twice per request. When the
+//! sleep fires at the deadline hyper waits for, [`Timed`] records the deadline as reached and
+//! polls the connection again; hyper's sleep for it is then ready, and the connection is cut
+//! as with `TokioTimer`.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
@@ -56,6 +58,8 @@ pub(crate) struct Timed {
     sleep: Pin<Box<Sleep>>,
     /// The deadline `sleep` is set to, [`NONE`] before the first.
     armed: u64,
+    /// The waker `sleep` was last polled with, while it is pending.
+    registered: Option<Waker>,
 }
 
 impl HeadTimer {
@@ -72,6 +76,7 @@ impl HeadTimer {
             // Not registered with the timer wheel until first polled.
             sleep: Box::pin(tokio::time::sleep_until(now)),
             armed: NONE,
+            registered: None,
         };
         (Self(shared), timed)
     }
@@ -133,7 +138,14 @@ impl Drop for HeadSleep {
 }
 
 impl Timed {
-    /// Polls `connection`, then keeps the connection's sleep at the deadline hyper waits for.
+    /// Polls `connection`, then makes sure that the connection's sleep wakes it by the deadline
+    /// hyper waits for.
+    ///
+    /// The sleep is moved only when it would wake the task too late, or not at all: a
+    /// registered sleep at an earlier deadline (the previous head's) is left as it is; when it
+    /// fires, the task is woken, sees that hyper waits for a later deadline and moves it there.
+    /// So a busy keep-alive connection costs a timer-wheel operation about once per header-read
+    /// timeout, and a check of three numbers per request.
     pub(crate) fn poll<F: Future + ?Sized>(
         &mut self,
         mut connection: Pin<&mut F>,
@@ -148,15 +160,32 @@ impl Timed {
                 // No head awaited, or hyper has already seen its deadline pass.
                 return Poll::Pending;
             }
-            if wanted != self.armed {
+            let wakes_in_time = self.armed <= wanted
+                && self
+                    .registered
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+                && !self.sleep.is_elapsed();
+            if wakes_in_time {
+                return Poll::Pending;
+            }
+            if self.armed != wanted || self.sleep.is_elapsed() {
                 self.armed = wanted;
                 let deadline = self.shared.base + Duration::from_nanos(wanted);
                 self.sleep.as_mut().reset(deadline);
             }
             if self.sleep.as_mut().poll(cx).is_pending() {
+                if !self
+                    .registered
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+                {
+                    self.registered = Some(cx.waker().clone());
+                }
                 return Poll::Pending;
             }
             // The deadline has come: poll the connection again, so that hyper sees it.
+            self.registered = None;
             self.shared.reached.fetch_max(wanted, Ordering::Relaxed);
         }
     }
