@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 /// No deadline wanted.
@@ -52,19 +51,18 @@ struct HeadSleep {
     deadline: u64,
 }
 
-pin_project! {
-    /// The driver of a connection's [`HeadTimer`]: the connection's future is polled through it
-    /// ([`Timed::poll`]).
-    #[derive(Debug)]
-    pub(crate) struct Timed {
-        shared: Arc<Shared>,
-        #[pin]
-        sleep: Sleep,
-        // The deadline `sleep` is set to, `NONE` before the first.
-        armed: u64,
-        // The waker `sleep` was last polled with, while it is pending.
-        registered: Option<Waker>,
-    }
+/// The driver of a connection's [`HeadTimer`]: the connection's future is polled through it
+/// ([`Timed::poll`]).
+#[derive(Debug)]
+pub(crate) struct Timed {
+    shared: Arc<Shared>,
+    /// Made when the connection first waits for a head that has not arrived: a connection
+    /// whose one request came with it never needs one.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The deadline `sleep` is set to, [`NONE`] before the first.
+    armed: u64,
+    /// The waker `sleep` was last polled with, while it is pending.
+    registered: Option<Waker>,
 }
 
 impl HeadTimer {
@@ -78,8 +76,7 @@ impl HeadTimer {
         });
         let timed = Timed {
             shared: shared.clone(),
-            // Not registered with the timer wheel until first polled.
-            sleep: tokio::time::sleep_until(now),
+            sleep: None,
             armed: NONE,
             registered: None,
         };
@@ -152,43 +149,45 @@ impl Timed {
     /// So a busy keep-alive connection costs a timer-wheel operation about once per header-read
     /// timeout, and a check of three numbers per request.
     pub(crate) fn poll<F: Future + ?Sized>(
-        self: Pin<&mut Self>,
+        &mut self,
         mut connection: Pin<&mut F>,
         cx: &mut Context<'_>,
     ) -> Poll<F::Output> {
-        let mut this = self.project();
         loop {
             if let Poll::Ready(output) = connection.as_mut().poll(cx) {
                 return Poll::Ready(output);
             }
-            let wanted = this.shared.wanted.load(Ordering::Relaxed);
-            if wanted == NONE || wanted <= this.shared.reached.load(Ordering::Relaxed) {
+            let wanted = self.shared.wanted.load(Ordering::Relaxed);
+            if wanted == NONE || wanted <= self.shared.reached.load(Ordering::Relaxed) {
                 // No head awaited, or hyper has already seen its deadline pass.
                 return Poll::Pending;
             }
-            let registered = this
+            let deadline = self.shared.base + Duration::from_nanos(wanted);
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            let registered = self
                 .registered
                 .as_ref()
                 .is_some_and(|waker| waker.will_wake(cx.waker()));
-            let elapsed = this.sleep.is_elapsed();
-            if *this.armed <= wanted && registered && !elapsed {
+            let elapsed = sleep.is_elapsed();
+            if self.armed <= wanted && registered && !elapsed {
                 // It wakes the connection by then.
                 return Poll::Pending;
             }
-            if *this.armed != wanted || elapsed {
-                *this.armed = wanted;
-                let deadline = this.shared.base + Duration::from_nanos(wanted);
-                this.sleep.as_mut().reset(deadline);
+            if self.armed != wanted || elapsed {
+                self.armed = wanted;
+                sleep.as_mut().reset(deadline);
             }
-            if this.sleep.as_mut().poll(cx).is_pending() {
+            if sleep.as_mut().poll(cx).is_pending() {
                 if !registered {
-                    *this.registered = Some(cx.waker().clone());
+                    self.registered = Some(cx.waker().clone());
                 }
                 return Poll::Pending;
             }
             // The deadline has come: poll the connection again, so that hyper sees it.
-            *this.registered = None;
-            this.shared.reached.fetch_max(wanted, Ordering::Relaxed);
+            self.registered = None;
+            self.shared.reached.fetch_max(wanted, Ordering::Relaxed);
         }
     }
 }

@@ -220,14 +220,13 @@ fn serve_one<S>(
 where
     S: HttpService,
 {
-    let (timer, timed) = HeadTimer::new();
+    let (timer, mut timed) = HeadTimer::new();
     let mut builder = builder.clone();
     builder.http1().timer(timer);
     async move {
         // The connection borrows this task's own builder: no copy of it is made.
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), handler);
         tokio::pin!(connection);
-        tokio::pin!(timed);
         let signal = draining.cancelled();
         tokio::pin!(signal);
         let mut registered = false;
@@ -246,14 +245,14 @@ where
             if fired {
                 return Poll::Ready(None);
             }
-            timed.as_mut().poll(connection.as_mut(), cx).map(Some)
+            timed.poll(connection.as_mut(), cx).map(Some)
         })
         .await;
         let result = match served {
             Some(result) => result,
             None => {
                 connection.as_mut().graceful_shutdown();
-                poll_fn(|cx| timed.as_mut().poll(connection.as_mut(), cx)).await
+                poll_fn(|cx| timed.poll(connection.as_mut(), cx)).await
             }
         };
         if let Err(error) = result {
