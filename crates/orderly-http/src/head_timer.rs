@@ -1,10 +1,11 @@
 //! The header-read timer of HTTP/1 connections (slowloris protection), without a timer-wheel
 //! entry per request.
 //!
-//! hyper asks its [`Timer`] for a fresh sleep each time a connection waits for a request head,
-//! and drops it once the head is read. hyper-util's `TokioTimer` makes each one a boxed
-//! `tokio::time::Sleep`, registered in tokio's timer wheel at its first poll and removed at its
-//! drop: two locked trips to the timer driver per request on a keep-alive connection.
+//! hyper asks its [`Timer`](hyper::rt::Timer) for a fresh sleep each time a connection waits
+//! for a request head, and drops it once the head is read. hyper-util's `TokioTimer` makes each
+//! one a boxed `tokio::time::Sleep`, registered in tokio's timer wheel at its first poll and
+//! removed at its drop: two locked trips to the timer driver per request on a keep-alive
+//! connection.
 //!
 //! Here each connection has one tokio sleep of its own, kept by the future that drives the
 //! connection ([`Timed`]). hyper's sleeps ([`HeadSleep`]) only record the deadline they wait
