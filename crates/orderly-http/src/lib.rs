@@ -84,6 +84,7 @@ mod admin;
 mod config;
 mod error;
 mod exposition;
+mod head_timer;
 mod http_metrics;
 mod in_flight;
 mod request_id;

@@ -19,6 +19,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest id accepted from a client.
 const MAX_LEN: usize = 128;
 
+/// Up to this many request headers, the id is found by going through them rather than by a
+/// hashed lookup.
+const SCAN: usize = 16;
+
 /// The id of one request, as the server saw it: the client's `x-request-id` if it has one of
 /// at most 128 visible ASCII characters (no spaces, no control characters), otherwise a fresh
 /// one the server made (`<process>-<counter>`, e.g. `3f9ac01d22e4-17`; unique within the
@@ -46,8 +50,16 @@ pub struct RequestId(HeaderValue);
 impl RequestId {
     /// The client's id from `headers` if it is acceptable, otherwise a fresh one.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
-        headers
-            .get(REQUEST_ID)
+        let value = if headers.len() <= SCAN {
+            // A request has a few headers; comparing their names (most are standard ones, an
+            // enum compared in one instruction) costs less than hashing ours to look it up.
+            headers
+                .iter()
+                .find_map(|(name, value)| (*name == REQUEST_ID).then_some(value))
+        } else {
+            headers.get(REQUEST_ID)
+        };
+        value
             .filter(|value| acceptable(value.as_bytes()))
             .map_or_else(Self::generate, |value| Self(value.clone()))
     }
@@ -184,6 +196,33 @@ mod tests {
             RequestId::from_headers(&with(longest.as_bytes())).as_str(),
             longest
         );
+    }
+
+    #[test]
+    fn finds_the_id_among_few_or_many_headers_first_value_first() {
+        for others in [0, 3, SCAN - 1, SCAN, SCAN + 5] {
+            let mut headers = HeaderMap::new();
+            for i in 0..others / 2 {
+                headers.insert(http::header::ACCEPT, HeaderValue::from(i));
+                headers.insert(
+                    HeaderName::try_from(format!("x-other-{i}")).unwrap(),
+                    HeaderValue::from_static("x"),
+                );
+            }
+            headers.append(REQUEST_ID, HeaderValue::from_static("first"));
+            headers.append(REQUEST_ID, HeaderValue::from_static("second"));
+            for i in others / 2..others {
+                headers.insert(
+                    HeaderName::try_from(format!("x-later-{i}")).unwrap(),
+                    HeaderValue::from_static("x"),
+                );
+            }
+            assert_eq!(
+                RequestId::from_headers(&headers).as_str(),
+                "first",
+                "{others}"
+            );
+        }
     }
 
     #[test]

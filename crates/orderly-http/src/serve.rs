@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, ErrorKind};
+use crate::head_timer::HeadTimer;
 use crate::in_flight::InFlight;
 use crate::service::{Handler, HttpService, Limits, Observe};
 use crate::shutdown::Shutdown;
@@ -152,9 +153,10 @@ impl Accept {
             cut: self.cut.clone(),
         };
         let mut builder = auto::Builder::new(streams.clone());
+        // Each connection gets its own header-read timer (see `head_timer`), set on its own
+        // copy of this builder.
         builder
             .http1()
-            .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
         let mut connections = JoinSet::new();
@@ -218,10 +220,12 @@ fn serve_one<S>(
 where
     S: HttpService,
 {
-    let connection = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), handler)
-        .into_owned();
+    let (timer, mut timed) = HeadTimer::new();
+    let mut builder = builder.clone();
+    builder.http1().timer(timer);
     async move {
+        // The connection borrows this task's own builder: no copy of it is made.
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), handler);
         tokio::pin!(connection);
         let signal = draining.cancelled();
         tokio::pin!(signal);
@@ -241,14 +245,14 @@ where
             if fired {
                 return Poll::Ready(None);
             }
-            connection.as_mut().poll(cx).map(Some)
+            timed.poll(connection.as_mut(), cx).map(Some)
         })
         .await;
         let result = match served {
             Some(result) => result,
             None => {
                 connection.as_mut().graceful_shutdown();
-                connection.await
+                poll_fn(|cx| timed.poll(connection.as_mut(), cx)).await
             }
         };
         if let Err(error) = result {

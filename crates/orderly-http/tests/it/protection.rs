@@ -19,6 +19,51 @@ async fn a_client_that_sends_headers_too_slowly_is_cut_off() {
     assert!(report.is_clean(), "{}", report.summary());
 }
 
+/// Each head awaited on a keep-alive connection has the header-read timeout: after requests
+/// answered at once, after an idle pause, and after a request that outlasted the timeout.
+#[tokio::test]
+async fn every_head_of_a_keep_alive_connection_has_the_header_timeout() {
+    let app = start(
+        |s| {
+            s.header_read_timeout(Duration::from_millis(100))
+                .request_timeout(Duration::from_millis(300))
+        },
+        |b| b,
+    )
+    .await;
+    let addr = app.http.local_addr();
+
+    // Requests answered at once, then a head that never ends.
+    let mut busy = Raw::connect(addr).await;
+    for _ in 0..3 {
+        busy.get("/fast").await;
+        assert_eq!(busy.response().await.status, 200);
+    }
+    busy.send("GET /fast HTTP/1.1\r\nHost: te").await;
+    let rest = unhung(busy.rest()).await;
+    assert!(!rest.contains("200 OK"), "{rest:?}");
+
+    // A request, then silence: the wait for the next head is cut too.
+    let mut idle = Raw::connect(addr).await;
+    idle.get("/fast").await;
+    assert_eq!(idle.response().await.status, 200);
+    assert!(unhung(idle.closed()).await, "the idle connection is closed");
+
+    // A request slower than the header timeout, one more request on the same connection (it
+    // was kept alive), then a head that never ends.
+    let mut after = Raw::connect(addr).await;
+    after.get("/stuck").await;
+    assert_eq!(after.response().await.status, 503);
+    after.get("/fast").await;
+    assert_eq!(after.response().await.status, 200);
+    after.send("GET /fast HTTP/1.1\r\nHost: te").await;
+    let rest = unhung(after.rest()).await;
+    assert!(!rest.contains("200 OK"), "{rest:?}");
+
+    let report = unhung(app.running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
 #[tokio::test]
 async fn an_oversized_body_gets_413_whether_declared_or_streamed() {
     let app = start(|s| s.body_limit(16), |b| b).await;
