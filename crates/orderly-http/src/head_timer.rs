@@ -1,194 +1,233 @@
-//! The header-read timer of HTTP/1 connections (slowloris protection), without a timer-wheel
-//! entry per request.
+//! The header-read timeout (slowloris protection), kept by the server instead of hyper.
 //!
-//! hyper asks its [`Timer`](hyper::rt::Timer) for a fresh sleep each time a connection waits
-//! for a request head, and drops it once the head is read. hyper-util's `TokioTimer` makes each
-//! one a boxed `tokio::time::Sleep`, registered in tokio's timer wheel at its first poll and
-//! removed at its drop: two locked trips to the timer driver per request on a keep-alive
-//! connection.
+//! hyper can time the wait for each HTTP/1 request head itself, but it asks its timer for a
+//! new sleep each time it waits for a head and drops the sleep once the head is read: with
+//! tokio's timer, an entry added to the timer wheel and removed again for every request, and
+//! about 1,100 instructions a request in all on a keep-alive connection (callgrind, see
+//! `benches/README.md`), close to a tenth of what hyper spends on the whole request.
 //!
-//! Here each connection has one tokio sleep of its own, kept by the future that drives the
-//! connection ([`Timed`]). hyper's sleeps ([`HeadSleep`]) only record the deadline they wait
-//! for; after each poll of the connection, [`Timed`] checks that its sleep will wake the
-//! connection by that deadline. A sleep still set for the previous head's (earlier) deadline
-//! will, so it is left alone; when it fires, the connection's task is woken, and [`Timed`]
-//! moves it to the deadline now awaited. A busy keep-alive connection thus touches tokio's
-//! timer wheel about once per header-read timeout instead of twice per request. When the
-//! sleep fires at the deadline hyper waits for, [`Timed`] records the deadline as reached and
-//! polls the connection again; hyper's sleep for it is then ready, and the connection is cut
-//! as with `TokioTimer`.
+//! The server knows when a connection waits for a head without asking hyper: from the moment
+//! it is accepted until its first request, and from the end of each response until the next
+//! request. Each connection has a [`HeadClock`], which its requests update (a count of those
+//! whose response has not ended, and when the last one ended), and a [`Timed`] driver through
+//! which the connection's future is polled. While no request is in progress, the next head
+//! must arrive within the timeout of the last response's end (or of the accept); when that
+//! deadline passes, [`Timed::poll`] gives up on the connection, and dropping it closes the
+//! socket, which is what hyper's own timeout does. A head that arrives in pieces gets no more
+//! time than one that does not arrive at all.
+//!
+//! The driver keeps one tokio sleep per connection and moves it only when it would wake the
+//! connection too late: a sleep set for the previous wait's (earlier) deadline wakes the
+//! connection early, which then finds the new deadline and moves the sleep there. A busy
+//! keep-alive connection thus touches the timer wheel about once per timeout, and a request
+//! costs two counter updates and a check of three numbers.
+//!
+//! HTTP/2 streams have no head to wait for: the connection's first HTTP/2 request turns its
+//! clock off. Until then (the client's preface and settings) the connection must send a
+//! request within the timeout, as an HTTP/1 connection must.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use http::Version;
 use tokio::time::{Instant, Sleep};
 
-/// No deadline wanted.
-const NONE: u64 = u64::MAX;
-
-/// What a connection's [`HeadTimer`] and its [`Timed`] driver share. Deadlines are nanoseconds
-/// since `base`.
+/// When one connection waits for a request head. The connection's task is the only one that
+/// updates it for HTTP/1 (its requests come one at a time); HTTP/2 turns it off.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct HeadClock {
+    /// When the connection was accepted; times are kept in nanoseconds since.
     base: Instant,
-    /// The deadline of the sleep hyper is waiting on, [`NONE`] if it waits on none.
-    wanted: AtomicU64,
-    /// The latest deadline the connection's tokio sleep reached.
-    reached: AtomicU64,
+    /// Requests whose response has not ended yet.
+    busy: AtomicUsize,
+    /// When the last request's response ended; 0 (the accept) before the first.
+    idle_since: AtomicU64,
+    /// Set by the first HTTP/2 request.
+    off: AtomicBool,
 }
 
-/// The [`hyper::rt::Timer`] of one HTTP/1 connection (see the module's documentation).
-#[derive(Clone, Debug)]
-pub(crate) struct HeadTimer(Arc<Shared>);
+impl HeadClock {
+    /// The clock of a connection accepted now.
+    pub(crate) fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            busy: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            off: AtomicBool::new(false),
+        }
+    }
 
-/// A sleep handed to hyper: ready once the connection's own sleep has reached its deadline.
-#[derive(Debug)]
-struct HeadSleep {
-    shared: Arc<Shared>,
-    deadline: u64,
+    /// A request's head has been read.
+    pub(crate) fn request(&self, version: Version) {
+        if version == Version::HTTP_2 {
+            self.off.store(true, Ordering::Relaxed);
+        }
+        self.busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request's response ended (sent, or dropped) `at`.
+    pub(crate) fn response_ended(&self, at: Instant) {
+        let since =
+            u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX);
+        self.idle_since.store(since, Ordering::Relaxed);
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// When the next head must have arrived, if the connection is waiting for one.
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        if self.busy.load(Ordering::Relaxed) > 0 || self.off.load(Ordering::Relaxed) {
+            return None;
+        }
+        let since = Duration::from_nanos(self.idle_since.load(Ordering::Relaxed));
+        self.base.checked_add(since.saturating_add(timeout))
+    }
 }
 
-/// The driver of a connection's [`HeadTimer`]: the connection's future is polled through it
-/// ([`Timed::poll`]).
+/// Polls a connection's future and ends it when a head is not read in time (see the module's
+/// documentation).
 #[derive(Debug)]
 pub(crate) struct Timed {
-    shared: Arc<Shared>,
+    timeout: Duration,
     /// Made when the connection first waits for a head that has not arrived: a connection
     /// whose one request came with it never needs one.
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The deadline `sleep` is set to, [`NONE`] before the first.
-    armed: u64,
-    /// The waker `sleep` was last polled with, while it is pending.
+    /// The deadline `sleep` is set to.
+    armed: Option<Instant>,
+    /// The waker `sleep` was last polled with.
     registered: Option<Waker>,
 }
 
-impl HeadTimer {
-    /// A timer for one connection, and the driver that the connection's future is polled with.
-    pub(crate) fn new() -> (Self, Timed) {
-        let now = Instant::now();
-        let shared = Arc::new(Shared {
-            base: now,
-            wanted: AtomicU64::new(NONE),
-            reached: AtomicU64::new(0),
-        });
-        let timed = Timed {
-            shared: shared.clone(),
+impl Timed {
+    /// A driver for connections whose heads must arrive within `timeout`.
+    pub(crate) fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
             sleep: None,
-            armed: NONE,
+            armed: None,
             registered: None,
-        };
-        (Self(shared), timed)
-    }
-}
-
-impl Shared {
-    fn nanos(&self, deadline: Instant) -> u64 {
-        u64::try_from(deadline.saturating_duration_since(self.base).as_nanos())
-            .unwrap_or(NONE - 1)
-            .min(NONE - 1)
-    }
-}
-
-// hyper's `Timer` speaks in std's `Instant`; it is converted to tokio's at once.
-#[allow(clippy::disallowed_types)]
-impl hyper::rt::Timer for HeadTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleep_until(self.now() + duration)
-    }
-
-    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(HeadSleep {
-            deadline: self.0.nanos(Instant::from_std(deadline)),
-            shared: self.0.clone(),
-        })
-    }
-
-    fn now(&self) -> std::time::Instant {
-        // tokio's clock, as `TokioTimer`'s: a paused test clock applies.
-        Instant::now().into_std()
-    }
-}
-
-impl Future for HeadSleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
-        if self.shared.reached.load(Ordering::Relaxed) >= self.deadline {
-            return Poll::Ready(());
         }
-        // The connection's driver arms its sleep for this deadline when the connection's
-        // poll returns; its wake-up polls the connection, and so this sleep, again.
-        self.shared.wanted.store(self.deadline, Ordering::Relaxed);
+    }
+
+    /// Polls `connection`; `Ready(None)` when it has waited for a head past the timeout of
+    /// `clock`, and is to be dropped.
+    pub(crate) fn poll<F: Future + ?Sized>(
+        &mut self,
+        clock: &HeadClock,
+        connection: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<F::Output>> {
+        if let Poll::Ready(output) = connection.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let Some(deadline) = clock.deadline(self.timeout) else {
+            // A request is in progress; the sleep, if it fires meanwhile, only wakes the task.
+            return Poll::Pending;
+        };
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let registered = self
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if self.armed != Some(deadline) {
+            if registered && self.armed.is_some_and(|armed| armed < deadline) && !sleep.is_elapsed()
+            {
+                // It wakes the connection before the deadline, which is checked again then.
+                return Poll::Pending;
+            }
+            sleep.as_mut().reset(deadline);
+            self.armed = Some(deadline);
+        }
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        if !registered {
+            self.registered = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 }
 
-impl hyper::rt::Sleep for HeadSleep {}
+#[cfg(test)]
+mod tests {
+    use std::future::{pending, poll_fn};
 
-impl Drop for HeadSleep {
-    fn drop(&mut self) {
-        let _ = self.shared.wanted.compare_exchange(
-            self.deadline,
-            NONE,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Drives a connection that never ends until the clock's deadline cuts it; returns when.
+    async fn cut_at(clock: &HeadClock) -> Instant {
+        let mut timed = Timed::new(TIMEOUT);
+        let connection = pending::<()>();
+        tokio::pin!(connection);
+        let cut = poll_fn(|cx| timed.poll(clock, connection.as_mut(), cx)).await;
+        assert!(cut.is_none(), "a pending connection is cut, not finished");
+        Instant::now()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_nothing_is_cut_at_the_timeout() {
+        let clock = HeadClock::new();
+        let start = Instant::now();
+        assert_eq!(cut_at(&clock).await - start, TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_starts_again_at_the_end_of_each_response() {
+        let clock = HeadClock::new();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        clock.request(Version::HTTP_11);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let ended = Instant::now();
+        clock.response_ended(ended);
+        assert_eq!(cut_at(&clock).await - ended, TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sleep_armed_for_an_earlier_wait_is_moved_when_it_fires() {
+        let clock = HeadClock::new();
+        let mut timed = Timed::new(TIMEOUT);
+        let connection = pending::<()>();
+        tokio::pin!(connection);
+        // A waker that does nothing: the paused clock's `advance` runs the timers.
+        let mut poll = || {
+            timed.poll(
+                &clock,
+                connection.as_mut(),
+                &mut Context::from_waker(Waker::noop()),
+            )
+        };
+        // Armed for the accept's deadline, then a request and its end 4 s later.
+        assert!(poll().is_pending());
+        clock.request(Version::HTTP_11);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        let ended = Instant::now();
+        clock.response_ended(ended);
+        assert!(poll().is_pending(), "the earlier sleep still stands");
+        // The earlier deadline passes: not a cut, the sleep moves to the new one.
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert!(poll().is_pending());
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert!(
+            poll().is_ready(),
+            "cut at the end of the response + the timeout"
         );
     }
-}
 
-impl Timed {
-    /// Polls `connection`, then makes sure that the connection's sleep wakes it by the deadline
-    /// hyper waits for.
-    ///
-    /// The sleep is moved only when it would wake the task too late, or not at all: a
-    /// registered sleep at an earlier deadline (the previous head's) is left as it is; when it
-    /// fires, the task is woken, sees that hyper waits for a later deadline and moves it there.
-    /// So a busy keep-alive connection costs a timer-wheel operation about once per header-read
-    /// timeout, and a check of three numbers per request.
-    pub(crate) fn poll<F: Future + ?Sized>(
-        &mut self,
-        mut connection: Pin<&mut F>,
-        cx: &mut Context<'_>,
-    ) -> Poll<F::Output> {
-        loop {
-            if let Poll::Ready(output) = connection.as_mut().poll(cx) {
-                return Poll::Ready(output);
-            }
-            let wanted = self.shared.wanted.load(Ordering::Relaxed);
-            if wanted == NONE || wanted <= self.shared.reached.load(Ordering::Relaxed) {
-                // No head awaited, or hyper has already seen its deadline pass.
-                return Poll::Pending;
-            }
-            let deadline = self.shared.base + Duration::from_nanos(wanted);
-            let sleep = self
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            let registered = self
-                .registered
-                .as_ref()
-                .is_some_and(|waker| waker.will_wake(cx.waker()));
-            let elapsed = sleep.is_elapsed();
-            if self.armed <= wanted && registered && !elapsed {
-                // It wakes the connection by then.
-                return Poll::Pending;
-            }
-            if self.armed != wanted || elapsed {
-                self.armed = wanted;
-                sleep.as_mut().reset(deadline);
-            }
-            if sleep.as_mut().poll(cx).is_pending() {
-                if !registered {
-                    self.registered = Some(cx.waker().clone());
-                }
-                return Poll::Pending;
-            }
-            // The deadline has come: poll the connection again, so that hyper sees it.
-            self.registered = None;
-            self.shared.reached.fetch_max(wanted, Ordering::Relaxed);
-        }
+    #[tokio::test(start_paused = true)]
+    async fn no_deadline_while_a_request_is_in_progress_or_over_http2() {
+        let clock = HeadClock::new();
+        clock.request(Version::HTTP_11);
+        assert_eq!(clock.deadline(TIMEOUT), None);
+        clock.response_ended(Instant::now());
+        assert!(clock.deadline(TIMEOUT).is_some());
+        clock.request(Version::HTTP_2);
+        clock.response_ended(Instant::now());
+        assert_eq!(clock.deadline(TIMEOUT), None, "HTTP/2 turns it off");
     }
 }

@@ -14,7 +14,7 @@ use slab::Slab;
 use tokio::time::Instant;
 
 use crate::route::Route;
-use crate::service::Observed;
+use crate::service::{Observed, Peer};
 use crate::shutdown::Shutdown;
 
 /// Longest path recorded in the report; longer ones are cut (a report line, not a log of the
@@ -35,6 +35,8 @@ pub(crate) struct Flight {
     route: OnceLock<Arc<Route>>,
     /// The server's drain signal.
     pub(crate) shutdown: Arc<Shutdown>,
+    /// The connection's.
+    pub(crate) peer: Arc<Peer>,
     /// What is recorded of it; `None` on the admin listener.
     pub(crate) observed: Option<Observed>,
 }
@@ -58,6 +60,7 @@ impl Flight {
         method: Method,
         uri: Uri,
         shutdown: Arc<Shutdown>,
+        peer: Arc<Peer>,
         observed: Option<Observed>,
     ) -> Self {
         Self {
@@ -66,6 +69,7 @@ impl Flight {
             start: Instant::now(),
             route: OnceLock::new(),
             shutdown,
+            peer,
             observed,
         }
     }

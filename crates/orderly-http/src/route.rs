@@ -125,6 +125,7 @@ mod tests {
             Method::GET,
             path.parse::<Uri>().unwrap(),
             Arc::new(Shutdown::never()),
+            Arc::new(crate::service::Peer::new(None, 0)),
             None,
         ));
         let mut request = Request::new(Body::empty());

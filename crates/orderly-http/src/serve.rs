@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, ErrorKind};
-use crate::head_timer::HeadTimer;
+use crate::head_timer::Timed;
 use crate::in_flight::InFlight;
 use crate::service::{Handler, HttpService, Limits, Observe};
 use crate::shutdown::Shutdown;
@@ -153,12 +153,11 @@ impl Accept {
             cut: self.cut.clone(),
         };
         let mut builder = auto::Builder::new(streams.clone());
-        // Each connection gets its own header-read timer (see `head_timer`), set on its own
-        // copy of this builder.
-        builder
-            .http1()
-            .header_read_timeout(self.limits.header_read_timeout);
+        // The server times the wait for request heads itself (see `head_timer`).
+        builder.http1().header_read_timeout(None);
         builder.http2().timer(TokioTimer::new());
+        // Shared by the connections, each of which borrows it in its task.
+        let builder = Arc::new(builder);
         let mut connections = JoinSet::new();
         let mut numbered: usize = 0;
         loop {
@@ -172,7 +171,13 @@ impl Accept {
                     Ok((stream, remote)) => {
                         numbered = numbered.wrapping_add(1);
                         let handler = handler.for_connection(remote, numbered);
-                        let connection = serve_one(&builder, stream, handler, self.draining.clone());
+                        let connection = serve_one(
+                            &builder,
+                            stream,
+                            handler,
+                            self.limits.header_read_timeout,
+                            self.draining.clone(),
+                        );
                         connections.spawn(connection);
                         self.connections.send_replace(connections.len());
                     }
@@ -212,19 +217,19 @@ impl Accept {
 /// `Connection: close` on the response in flight, an idle connection closed at once; HTTP/2:
 /// GOAWAY, streams in flight finish).
 fn serve_one<S>(
-    builder: &auto::Builder<Streams>,
+    builder: &Arc<auto::Builder<Streams>>,
     stream: TcpStream,
     handler: Handler<S>,
+    header_read_timeout: Duration,
     draining: CancellationToken,
 ) -> impl std::future::Future<Output = ()> + Send + 'static
 where
     S: HttpService,
 {
-    let (timer, mut timed) = HeadTimer::new();
-    let mut builder = builder.clone();
-    builder.http1().timer(timer);
+    let peer = handler.peer.clone();
+    let mut timed = Timed::new(header_read_timeout);
+    let builder = builder.clone();
     async move {
-        // The connection borrows this task's own builder: no copy of it is made.
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), handler);
         tokio::pin!(connection);
         let signal = draining.cancelled();
@@ -245,21 +250,33 @@ where
             if fired {
                 return Poll::Ready(None);
             }
-            timed.poll(connection.as_mut(), cx).map(Some)
+            timed
+                .poll(&peer.clock, connection.as_mut(), cx)
+                .map(|served| Some(served.ok_or(HeadTimeout)))
         })
         .await;
         let result = match served {
             Some(result) => result,
             None => {
                 connection.as_mut().graceful_shutdown();
-                poll_fn(|cx| timed.poll(connection.as_mut(), cx)).await
+                poll_fn(|cx| timed.poll(&peer.clock, connection.as_mut(), cx))
+                    .await
+                    .ok_or(HeadTimeout)
             }
         };
-        if let Err(error) = result {
-            tracing::debug!(error = %error, "connection ended with an error");
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(error = %error, "connection ended with an error"),
+            Err(HeadTimeout) => tracing::debug!(
+                timeout = ?header_read_timeout,
+                "connection closed: no request head within the header-read timeout"
+            ),
         }
     }
 }
+
+/// A connection waited for a request head past the header-read timeout.
+struct HeadTimeout;
 
 /// Runs HTTP/2 streams as tasks the server tracks; the drain waits for them and the cut ends
 /// them.

@@ -22,6 +22,7 @@ use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use crate::access_log::{AccessLog, Entry};
+use crate::head_timer::HeadClock;
 use crate::http_metrics::Instruments;
 use crate::in_flight::{Flight, Guard, InFlight, Served};
 use crate::request_id::{REQUEST_ID, RequestId};
@@ -91,9 +92,31 @@ pub(crate) struct Handler<S> {
     in_flight: Arc<InFlight>,
     /// Shared by the requests: cloning a `Shutdown` (a `CancellationToken`) takes a lock.
     shutdown: Arc<Shutdown>,
-    /// The client's address as the access log writes it, formatted once per connection.
-    remote: Option<Arc<str>>,
-    connection: usize,
+    /// The connection's.
+    pub(crate) peer: Arc<Peer>,
+}
+
+/// What the requests of one connection share.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    /// The client's address as the access log writes it (formatted once per connection), if
+    /// the server records requests.
+    remote: Option<Box<str>>,
+    /// When the connection waits for a request head (the header-read timeout).
+    pub(crate) clock: HeadClock,
+    /// The connection's number.
+    number: usize,
+}
+
+impl Peer {
+    /// A connection accepted now, numbered `number`, from `remote` if it is recorded.
+    pub(crate) fn new(remote: Option<Box<str>>, number: usize) -> Self {
+        Self {
+            remote,
+            clock: HeadClock::new(),
+            number,
+        }
+    }
 }
 
 /// What a server with [`Observe::On`] records with, shared by its requests.
@@ -124,8 +147,7 @@ impl<S> Handler<S> {
             recording,
             in_flight,
             shutdown: Arc::new(shutdown),
-            remote: None,
-            connection: 0,
+            peer: Arc::new(Peer::new(None, 0)),
         }
     }
 
@@ -135,11 +157,10 @@ impl<S> Handler<S> {
         S: Clone,
     {
         Self {
-            remote: self
-                .recording
-                .as_ref()
-                .map(|_| Arc::from(remote.to_string())),
-            connection,
+            peer: Arc::new(Peer::new(
+                self.recording.as_ref().map(|_| remote.to_string().into()),
+                connection,
+            )),
             ..self.clone()
         }
     }
@@ -154,22 +175,23 @@ where
     type Future = Respond<S>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        self.peer.clock.request(request.version());
         let observed = self.recording.as_ref().map(|recording| {
             recording.instruments.entered();
             Observed {
                 recording: recording.clone(),
                 request_id: RequestId::from_headers(request.headers()),
-                remote: self.remote.clone(),
             }
         });
         let flight = Arc::new(Flight::new(
             request.method().clone(),
             request.uri().clone(),
             self.shutdown.clone(),
+            self.peer.clone(),
             observed,
         ));
         let exchange = Exchange {
-            guard: self.in_flight.enter(self.connection, flight.clone()),
+            guard: self.in_flight.enter(self.peer.number, flight.clone()),
             status: None,
             bytes: 0,
         };
@@ -329,7 +351,6 @@ struct Exchange {
 pub(crate) struct Observed {
     recording: Arc<Recording>,
     pub(crate) request_id: RequestId,
-    remote: Option<Arc<str>>,
 }
 
 /// The status recorded for a request that ended without a response head: the client went
@@ -355,10 +376,12 @@ impl Exchange {
 impl Drop for Exchange {
     fn drop(&mut self) {
         let flight = self.guard.flight();
+        let now = Instant::now();
+        flight.peer.clock.response_ended(now);
         let Some(observed) = &flight.observed else {
             return;
         };
-        let duration = flight.start.elapsed();
+        let duration = now.saturating_duration_since(flight.start);
         let status = self.status.map_or(NO_RESPONSE, |s| s.as_u16());
         let recording = &observed.recording;
         let route = flight.route().unwrap_or(&recording.instruments.unmatched);
@@ -373,7 +396,7 @@ impl Drop for Exchange {
             duration,
             bytes: self.bytes,
             request_id: observed.request_id.as_str(),
-            remote: observed.remote.as_deref(),
+            remote: flight.peer.remote.as_deref(),
         });
     }
 }

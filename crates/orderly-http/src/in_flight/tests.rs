@@ -11,6 +11,7 @@ fn flight(method: Method, path: &str) -> Arc<Flight> {
         method,
         path.parse::<Uri>().unwrap(),
         Arc::new(Shutdown::never()),
+        Arc::new(crate::service::Peer::new(None, 0)),
         None,
     ))
 }
