@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::request_id::Id;
+
 /// Whether and at which level [`HttpServer`](crate::HttpServer) writes its access log: one
 /// `tracing` event per request, target `orderly_http::access`, when the request ends (its
 /// response body sent, or the request abandoned), with the fields
@@ -51,7 +53,7 @@ pub(crate) struct Entry<'a> {
     pub(crate) status: u16,
     pub(crate) duration: Duration,
     pub(crate) bytes: u64,
-    pub(crate) request_id: &'a str,
+    pub(crate) request_id: &'a Id,
     /// The client's address, formatted once per connection.
     pub(crate) remote: Option<&'a str>,
 }
@@ -68,7 +70,7 @@ macro_rules! access_event {
             status = entry.status,
             duration_ms = entry.duration.as_secs_f64() * 1000.0,
             bytes = entry.bytes,
-            request_id = entry.request_id,
+            request_id = %entry.request_id,
             remote = entry.remote,
             "request"
         )

@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::FromRequestParts;
-use bytes::Bytes;
 use http::request::Parts;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 
@@ -25,8 +24,9 @@ const SCAN: usize = 16;
 
 /// The id of one request, as the server saw it: the client's `x-request-id` if it has one of
 /// at most 128 visible ASCII characters (no spaces, no control characters), otherwise a fresh
-/// one the server made (`<process>-<counter>`, e.g. `3f9ac01d22e4-17`; unique within the
-/// process, and across processes but for a 1 in 2⁴⁸ chance).
+/// one the server made: a number of 20 digits, e.g. `13406172538291446102`, consecutive
+/// within the process (which counts from a random start), so unique within it, and unique
+/// across processes but for a chance of about one in 10¹⁸ per pair of requests.
 ///
 /// [`HttpServer`](crate::HttpServer) keeps it with the request, where any tower service finds
 /// it ([`RequestId::from_extensions`]`(request.extensions())`), sends it back in the response's
@@ -48,39 +48,9 @@ const SCAN: usize = 16;
 pub struct RequestId(HeaderValue);
 
 impl RequestId {
-    /// The client's id from `headers` if it is acceptable, otherwise a fresh one.
-    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
-        let value = if headers.len() <= SCAN {
-            // A request has a few headers; comparing their names (most are standard ones, an
-            // enum compared in one instruction) costs less than hashing ours to look it up.
-            headers
-                .iter()
-                .find_map(|(name, value)| (*name == REQUEST_ID).then_some(value))
-        } else {
-            headers.get(REQUEST_ID)
-        };
-        value
-            .filter(|value| acceptable(value.as_bytes()))
-            .map_or_else(Self::generate, |value| Self(value.clone()))
-    }
-
     /// A fresh id.
     pub fn generate() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let mut id = Generated {
-            buf: [0; 12 + 1 + 20],
-            len: 0,
-        };
-        id.buf[..12].copy_from_slice(&*PROCESS);
-        id.buf[12] = b'-';
-        id.len = 13 + decimal(NEXT.fetch_add(1, Ordering::Relaxed), &mut id.buf[13..]);
-        // One allocation, whose clones (the response header's) only count references;
-        // `HeaderValue::from_bytes` would copy into a buffer that its first clone reallocates.
-        // Hex digits, a dash and decimal digits: always a valid header value.
-        Self(
-            HeaderValue::from_maybe_shared(Bytes::from_owner(id))
-                .unwrap_or(HeaderValue::from_static("-")),
-        )
+        Self(HeaderValue::from(next()))
     }
 
     /// The id of the request whose extensions these are; `None` if no `HttpServer` served it
@@ -97,11 +67,9 @@ impl RequestId {
     /// }
     /// assert_eq!(log_line(&http::Request::new(axum::body::Body::empty())), "a request from elsewhere");
     /// ```
-    pub fn from_extensions(extensions: &Extensions) -> Option<&RequestId> {
-        Served::of(extensions)?
-            .observed
-            .as_ref()
-            .map(|observed| &observed.request_id)
+    pub fn from_extensions(extensions: &Extensions) -> Option<RequestId> {
+        let observed = Served::of(extensions)?.observed.as_ref()?;
+        Some(RequestId(observed.request_id.header_value()))
     }
 
     /// The id.
@@ -116,44 +84,67 @@ impl RequestId {
     }
 }
 
-/// A generated id's bytes: the first `len` of `buf`.
-struct Generated {
-    buf: [u8; 12 + 1 + 20],
-    len: usize,
+/// A request's id as the server keeps it while the request is in flight: a generated id is
+/// only a number until it is needed as text (the response header, the access log, a handler
+/// that asks), so most requests format it once and no copy of it is made.
+#[derive(Clone, Debug)]
+pub(crate) enum Id {
+    /// The client's.
+    Client(HeaderValue),
+    /// Made by the server.
+    Generated(u64),
 }
 
-impl AsRef<[u8]> for Generated {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-/// The process's part of generated ids: 48 random bits in hex (`RandomState` is seeded from
-/// the operating system).
-static PROCESS: LazyLock<[u8; 12]> = LazyLock::new(|| {
-    let random = RandomState::new().hash_one("orderly-http request id");
-    let mut hex = [0u8; 12];
-    for (i, digit) in hex.iter_mut().enumerate() {
-        *digit = b"0123456789abcdef"[((random >> (44 - 4 * i)) & 0xf) as usize];
-    }
-    hex
-});
-
-/// Writes `n` in decimal at the start of `out` (20 bytes hold any u64); returns the length.
-fn decimal(mut n: u64, out: &mut [u8]) -> usize {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+impl Id {
+    /// The client's id from `headers` if it is acceptable, otherwise a fresh one.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+        let value = if headers.len() <= SCAN {
+            // A request has a few headers; comparing their names (most are standard ones, an
+            // enum compared in one instruction) costs less than hashing ours to look it up.
+            headers
+                .iter()
+                .find_map(|(name, value)| (*name == REQUEST_ID).then_some(value))
+        } else {
+            headers.get(REQUEST_ID)
+        };
+        match value.filter(|value| acceptable(value.as_bytes())) {
+            Some(value) => Id::Client(value.clone()),
+            None => Id::Generated(next()),
         }
     }
-    let len = digits.len() - start;
-    out[..len].copy_from_slice(&digits[start..]);
-    len
+
+    /// The id as a header value. A generated one is formatted then, with no check (digits
+    /// only) and in one allocation (20 digits fill the 20 bytes `HeaderValue::from` reserves,
+    /// so the buffer becomes the value as it is).
+    pub(crate) fn header_value(&self) -> HeaderValue {
+        match self {
+            Id::Client(value) => value.clone(),
+            Id::Generated(n) => HeaderValue::from(*n),
+        }
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Only visible ASCII gets in.
+            Id::Client(value) => f.write_str(value.to_str().unwrap_or_default()),
+            Id::Generated(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The smallest number of 20 digits.
+const LOWEST: u64 = 10_000_000_000_000_000_000;
+
+/// The next generated id: a number of 20 digits, the process's random start plus a count
+/// (`RandomState` is seeded from the operating system).
+fn next() -> u64 {
+    const SPAN: u64 = u64::MAX - LOWEST + 1;
+    static START: LazyLock<u64> =
+        LazyLock::new(|| RandomState::new().hash_one("orderly-http request id") % SPAN);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    LOWEST + START.wrapping_add(COUNT.fetch_add(1, Ordering::Relaxed)) % SPAN
 }
 
 /// 1 to 128 visible ASCII characters.
@@ -171,9 +162,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(RequestId::from_extensions(&parts.extensions)
-            .cloned()
-            .unwrap_or_else(RequestId::generate))
+        Ok(RequestId::from_extensions(&parts.extensions).unwrap_or_else(RequestId::generate))
     }
 }
 
@@ -187,15 +176,16 @@ mod tests {
         headers
     }
 
+    fn id_of(headers: &HeaderMap) -> String {
+        Id::from_headers(headers).to_string()
+    }
+
     #[test]
     fn keeps_an_acceptable_client_id() {
         let id = "0af7651916cd43dd8448eb211c80319c";
-        assert_eq!(RequestId::from_headers(&with(id.as_bytes())).as_str(), id);
+        assert_eq!(id_of(&with(id.as_bytes())), id);
         let longest = "x".repeat(MAX_LEN);
-        assert_eq!(
-            RequestId::from_headers(&with(longest.as_bytes())).as_str(),
-            longest
-        );
+        assert_eq!(id_of(&with(longest.as_bytes())), longest);
     }
 
     #[test]
@@ -217,19 +207,16 @@ mod tests {
                     HeaderValue::from_static("x"),
                 );
             }
-            assert_eq!(
-                RequestId::from_headers(&headers).as_str(),
-                "first",
-                "{others}"
-            );
+            assert_eq!(id_of(&headers), "first", "{others}");
         }
     }
 
     #[test]
     fn replaces_a_missing_empty_long_or_unprintable_id() {
         let generated = |headers: &HeaderMap| {
-            let id = RequestId::from_headers(headers);
-            assert!(is_generated(id.as_str()), "{id}");
+            let id = Id::from_headers(headers);
+            assert!(matches!(id, Id::Generated(_)), "{id}");
+            assert_eq!(id.header_value(), id.to_string().as_str());
         };
         generated(&HeaderMap::new());
         generated(&with(b""));
@@ -240,29 +227,12 @@ mod tests {
     }
 
     #[test]
-    fn generated_ids_differ_and_share_the_process_part() {
-        let a = RequestId::generate();
-        let b = RequestId::generate();
-        assert_ne!(a, b);
-        assert!(is_generated(a.as_str()) && is_generated(b.as_str()));
-        assert_eq!(a.as_str().split('-').next(), b.as_str().split('-').next());
-    }
-
-    #[test]
-    fn decimal_writes_every_digit() {
-        let mut out = [0u8; 20];
-        for n in [0, 7, 10, 1234567890, u64::MAX] {
-            let len = decimal(n, &mut out);
-            assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), n.to_string());
-        }
-    }
-
-    fn is_generated(id: &str) -> bool {
-        let Some((process, n)) = id.split_once('-') else {
-            return false;
-        };
-        process.len() == 12
-            && process.bytes().all(|b| b.is_ascii_hexdigit())
-            && n.parse::<u64>().is_ok()
+    fn generated_ids_are_consecutive_numbers_of_20_digits() {
+        let (a, b) = (RequestId::generate(), RequestId::generate());
+        assert_eq!((a.as_str().len(), b.as_str().len()), (20, 20), "{a} {b}");
+        let (a, b): (u64, u64) = (a.as_str().parse().unwrap(), b.as_str().parse().unwrap());
+        // Other tests generate ids meanwhile: later, not necessarily next.
+        assert!(b > a && b - a < 1 << 32, "{a} then {b}");
+        assert!(a >= LOWEST);
     }
 }

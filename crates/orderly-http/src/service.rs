@@ -1,6 +1,6 @@
 //! The hyper service around the user's tower service: tracks requests in flight, enforces the
 //! body limit and the request timeout, hands each request the [`Shutdown`] signal and its
-//! [`RequestId`], and records each request in the HTTP metrics and the access log.
+//! [`RequestId`](crate::RequestId), and records each request in the HTTP metrics and the access log.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,7 +25,7 @@ use crate::access_log::{AccessLog, Entry};
 use crate::head_timer::HeadClock;
 use crate::http_metrics::Instruments;
 use crate::in_flight::{Flight, Guard, InFlight, Served};
-use crate::request_id::{REQUEST_ID, RequestId};
+use crate::request_id::{Id, REQUEST_ID};
 use crate::shutdown::Shutdown;
 
 /// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
@@ -180,7 +180,7 @@ where
             recording.instruments.entered();
             Observed {
                 recording: recording.clone(),
-                request_id: RequestId::from_headers(request.headers()),
+                request_id: Id::from_headers(request.headers()),
             }
         });
         let flight = Arc::new(Flight::new(
@@ -350,7 +350,7 @@ struct Exchange {
 #[derive(Debug)]
 pub(crate) struct Observed {
     recording: Arc<Recording>,
-    pub(crate) request_id: RequestId,
+    pub(crate) request_id: Id,
 }
 
 /// The status recorded for a request that ended without a response head: the client went
@@ -364,7 +364,7 @@ impl Exchange {
         if let Some(observed) = &self.guard.flight().observed {
             response
                 .headers_mut()
-                .insert(REQUEST_ID, observed.request_id.header_value().clone());
+                .insert(REQUEST_ID, observed.request_id.header_value());
         }
         response.map(|body| Tracked {
             body,
@@ -395,7 +395,7 @@ impl Drop for Exchange {
             status,
             duration,
             bytes: self.bytes,
-            request_id: observed.request_id.as_str(),
+            request_id: &observed.request_id,
             remote: flight.peer.remote.as_deref(),
         });
     }
