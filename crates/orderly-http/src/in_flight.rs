@@ -13,9 +13,9 @@ use http::{Method, Uri};
 use slab::Slab;
 use tokio::time::Instant;
 
+use crate::request_id::Id;
 use crate::route::Route;
-use crate::service::{Observed, Peer};
-use crate::shutdown::Shutdown;
+use crate::service::Peer;
 
 /// Longest path recorded in the report; longer ones are cut (a report line, not a log of the
 /// input).
@@ -33,12 +33,11 @@ pub(crate) struct Flight {
     /// When its head was read.
     pub(crate) start: Instant,
     route: OnceLock<Arc<Route>>,
-    /// The server's drain signal.
-    pub(crate) shutdown: Arc<Shutdown>,
-    /// The connection's.
+    /// Its connection's, with what the listener's requests share (the drain signal, the
+    /// in-flight list, the instruments).
     pub(crate) peer: Arc<Peer>,
-    /// What is recorded of it; `None` on the admin listener.
-    pub(crate) observed: Option<Observed>,
+    /// Its id; `None` on the admin listener, which records nothing.
+    pub(crate) request_id: Option<Id>,
 }
 
 /// The request's [`Flight`], in its extensions: the one extension the server adds, read by the
@@ -56,21 +55,14 @@ impl Served {
 }
 
 impl Flight {
-    pub(crate) fn new(
-        method: Method,
-        uri: Uri,
-        shutdown: Arc<Shutdown>,
-        peer: Arc<Peer>,
-        observed: Option<Observed>,
-    ) -> Self {
+    pub(crate) fn new(method: Method, uri: Uri, peer: Arc<Peer>, request_id: Option<Id>) -> Self {
         Self {
             method,
             uri,
             start: Instant::now(),
             route: OnceLock::new(),
-            shutdown,
             peer,
-            observed,
+            request_id,
         }
     }
 
@@ -130,20 +122,6 @@ impl Default for InFlight {
 }
 
 impl InFlight {
-    /// Records a request of the connection numbered `connection`; it stays in flight until
-    /// the guard is dropped.
-    pub(crate) fn enter(self: &Arc<Self>, connection: usize, flight: Arc<Flight>) -> Guard {
-        let shard = connection % SHARDS;
-        let key = self.shards[shard].lock().insert(flight.clone());
-        self.count.fetch_add(1, Ordering::Relaxed);
-        Guard {
-            registry: self.clone(),
-            shard,
-            key,
-            flight,
-        }
-    }
-
     /// How many requests are in flight.
     pub(crate) fn count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
@@ -166,13 +144,22 @@ impl InFlight {
 /// One request in flight; dropping it ends the request.
 #[derive(Debug)]
 pub(crate) struct Guard {
-    registry: Arc<InFlight>,
     shard: usize,
     key: usize,
     flight: Arc<Flight>,
 }
 
 impl Guard {
+    /// Records `flight` in its listener's list (in its connection's shard); it stays in flight
+    /// until the guard is dropped.
+    pub(crate) fn enter(flight: Arc<Flight>) -> Guard {
+        let registry = &flight.peer.listener.in_flight;
+        let shard = flight.peer.number % SHARDS;
+        let key = registry.shards[shard].lock().insert(flight.clone());
+        registry.count.fetch_add(1, Ordering::Relaxed);
+        Guard { shard, key, flight }
+    }
+
     /// The request.
     pub(crate) fn flight(&self) -> &Flight {
         &self.flight
@@ -181,8 +168,11 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.registry.shards[self.shard].lock().try_remove(self.key);
-        self.registry.count.fetch_sub(1, Ordering::Relaxed);
+        let registry = &self.flight.peer.listener.in_flight;
+        // The list's reference goes after the lock is released.
+        let entry = registry.shards[self.shard].lock().try_remove(self.key);
+        registry.count.fetch_sub(1, Ordering::Relaxed);
+        drop(entry);
     }
 }
 

@@ -68,8 +68,8 @@ impl RequestId {
     /// assert_eq!(log_line(&http::Request::new(axum::body::Body::empty())), "a request from elsewhere");
     /// ```
     pub fn from_extensions(extensions: &Extensions) -> Option<RequestId> {
-        let observed = Served::of(extensions)?.observed.as_ref()?;
-        Some(RequestId(observed.request_id.header_value()))
+        let id = Served::of(extensions)?.request_id.as_ref()?;
+        Some(RequestId(id.header_value()))
     }
 
     /// The id.

@@ -118,14 +118,12 @@ mod tests {
 
     use super::*;
     use crate::in_flight::Flight;
-    use crate::shutdown::Shutdown;
 
     async fn route_of(router: &Router, path: &str) -> Option<Arc<Route>> {
         let flight = Arc::new(Flight::new(
             Method::GET,
             path.parse::<Uri>().unwrap(),
-            Arc::new(Shutdown::never()),
-            Arc::new(crate::service::Peer::new(None, 0)),
+            crate::service::Peer::for_tests(Default::default(), 0),
             None,
         ));
         let mut request = Request::new(Body::empty());

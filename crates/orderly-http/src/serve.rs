@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::{Error, ErrorKind};
 use crate::head_timer::Timed;
 use crate::in_flight::InFlight;
-use crate::service::{Handler, HttpService, Limits, Observe};
+use crate::service::{Handler, HttpService, Limits, Listener, Observe};
 use crate::shutdown::Shutdown;
 
 /// Binds the configured address: an invalid variable is [`InvalidConfig`] (exit code 78), a
@@ -82,9 +82,7 @@ where
     let handler = Handler::new(
         service,
         limits,
-        observe,
-        in_flight.clone(),
-        Shutdown::new(draining.clone()),
+        Listener::new(observe, in_flight.clone(), Shutdown::new(draining.clone())),
     );
     let accept = Accept {
         listener,

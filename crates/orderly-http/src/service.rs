@@ -87,31 +87,39 @@ pub(crate) enum Observe {
 pub(crate) struct Handler<S> {
     service: S,
     limits: Limits,
-    /// What the server records; `None` for [`Observe::Off`].
-    recording: Option<Arc<Recording>>,
-    in_flight: Arc<InFlight>,
-    /// Shared by the requests: cloning a `Shutdown` (a `CancellationToken`) takes a lock.
-    shutdown: Arc<Shutdown>,
     /// The connection's.
     pub(crate) peer: Arc<Peer>,
 }
 
-/// What the requests of one connection share.
+/// What every request of a listener shares.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    /// What the server records; `None` for [`Observe::Off`].
+    recording: Option<Recording>,
+    pub(crate) in_flight: Arc<InFlight>,
+    pub(crate) shutdown: Shutdown,
+}
+
+/// What the requests of one connection share. A request holds it (one reference count)
+/// rather than each of the listener's parts.
 #[derive(Debug)]
 pub(crate) struct Peer {
+    pub(crate) listener: Arc<Listener>,
     /// The client's address as the access log writes it (formatted once per connection), if
     /// the server records requests.
     remote: Option<Box<str>>,
     /// When the connection waits for a request head (the header-read timeout).
     pub(crate) clock: HeadClock,
     /// The connection's number.
-    number: usize,
+    pub(crate) number: usize,
 }
 
 impl Peer {
-    /// A connection accepted now, numbered `number`, from `remote` if it is recorded.
-    pub(crate) fn new(remote: Option<Box<str>>, number: usize) -> Self {
+    /// A connection of `listener` accepted now, numbered `number`, from `remote` if it is
+    /// recorded.
+    pub(crate) fn new(listener: Arc<Listener>, remote: Option<Box<str>>, number: usize) -> Self {
         Self {
+            listener,
             remote,
             clock: HeadClock::new(),
             number,
@@ -119,35 +127,46 @@ impl Peer {
     }
 }
 
-/// What a server with [`Observe::On`] records with, shared by its requests.
+#[cfg(test)]
+impl Peer {
+    /// Connection `number` of a listener that records nothing and never drains, whose requests
+    /// go in `in_flight`.
+    pub(crate) fn for_tests(in_flight: Arc<InFlight>, number: usize) -> Arc<Peer> {
+        let listener = Listener::new(Observe::Off, in_flight, Shutdown::never());
+        Arc::new(Peer::new(Arc::new(listener), None, number))
+    }
+}
+
+/// What a server with [`Observe::On`] records with.
 #[derive(Debug)]
 pub(crate) struct Recording {
     access_log: AccessLog,
     instruments: Instruments,
 }
 
-impl<S> Handler<S> {
-    pub(crate) fn new(
-        service: S,
-        limits: Limits,
-        observe: Observe,
-        in_flight: Arc<InFlight>,
-        shutdown: Shutdown,
-    ) -> Self {
+impl Listener {
+    pub(crate) fn new(observe: Observe, in_flight: Arc<InFlight>, shutdown: Shutdown) -> Self {
         let recording = match observe {
-            Observe::On { access_log } => Some(Arc::new(Recording {
+            Observe::On { access_log } => Some(Recording {
                 access_log,
                 instruments: Instruments::register(),
-            })),
+            }),
             Observe::Off => None,
         };
         Self {
-            service,
-            limits,
             recording,
             in_flight,
-            shutdown: Arc::new(shutdown),
-            peer: Arc::new(Peer::new(None, 0)),
+            shutdown,
+        }
+    }
+}
+
+impl<S> Handler<S> {
+    pub(crate) fn new(service: S, limits: Limits, listener: Listener) -> Self {
+        Self {
+            service,
+            limits,
+            peer: Arc::new(Peer::new(Arc::new(listener), None, 0)),
         }
     }
 
@@ -156,9 +175,14 @@ impl<S> Handler<S> {
     where
         S: Clone,
     {
+        let listener = &self.peer.listener;
         Self {
             peer: Arc::new(Peer::new(
-                self.recording.as_ref().map(|_| remote.to_string().into()),
+                listener.clone(),
+                listener
+                    .recording
+                    .as_ref()
+                    .map(|_| remote.to_string().into()),
                 connection,
             )),
             ..self.clone()
@@ -176,22 +200,18 @@ where
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         self.peer.clock.request(request.version());
-        let observed = self.recording.as_ref().map(|recording| {
+        let request_id = self.peer.listener.recording.as_ref().map(|recording| {
             recording.instruments.entered();
-            Observed {
-                recording: recording.clone(),
-                request_id: Id::from_headers(request.headers()),
-            }
+            Id::from_headers(request.headers())
         });
         let flight = Arc::new(Flight::new(
             request.method().clone(),
             request.uri().clone(),
-            self.shutdown.clone(),
             self.peer.clone(),
-            observed,
+            request_id,
         ));
         let exchange = Exchange {
-            guard: self.in_flight.enter(self.peer.number, flight.clone()),
+            guard: Guard::enter(flight.clone()),
             status: None,
             bytes: 0,
         };
@@ -346,13 +366,6 @@ struct Exchange {
     bytes: u64,
 }
 
-/// What is recorded of a request on a listener with [`Observe::On`].
-#[derive(Debug)]
-pub(crate) struct Observed {
-    recording: Arc<Recording>,
-    pub(crate) request_id: Id,
-}
-
 /// The status recorded for a request that ended without a response head: the client went
 /// away, or the drain deadline cut it (nginx's "client closed request").
 const NO_RESPONSE: u16 = 499;
@@ -361,10 +374,8 @@ impl Exchange {
     /// The response to send: with the request id, and a body that ends the exchange.
     fn respond(mut self, mut response: Response<Body>) -> Response<Tracked> {
         self.status = Some(response.status());
-        if let Some(observed) = &self.guard.flight().observed {
-            response
-                .headers_mut()
-                .insert(REQUEST_ID, observed.request_id.header_value());
+        if let Some(id) = &self.guard.flight().request_id {
+            response.headers_mut().insert(REQUEST_ID, id.header_value());
         }
         response.map(|body| Tracked {
             body,
@@ -378,12 +389,13 @@ impl Drop for Exchange {
         let flight = self.guard.flight();
         let now = Instant::now();
         flight.peer.clock.response_ended(now);
-        let Some(observed) = &flight.observed else {
+        let (Some(recording), Some(request_id)) =
+            (&flight.peer.listener.recording, &flight.request_id)
+        else {
             return;
         };
         let duration = now.saturating_duration_since(flight.start);
         let status = self.status.map_or(NO_RESPONSE, |s| s.as_u16());
-        let recording = &observed.recording;
         let route = flight.route().unwrap_or(&recording.instruments.unmatched);
         recording
             .instruments
@@ -395,7 +407,7 @@ impl Drop for Exchange {
             status,
             duration,
             bytes: self.bytes,
-            request_id: &observed.request_id,
+            request_id,
             remote: flight.peer.remote.as_deref(),
         });
     }

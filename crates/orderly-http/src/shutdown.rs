@@ -77,7 +77,7 @@ impl Shutdown {
     /// assert!(!draining(&http::Request::new(axum::body::Body::empty())));
     /// ```
     pub fn from_extensions(extensions: &Extensions) -> Option<&Shutdown> {
-        Served::of(extensions).map(|flight| &*flight.shutdown)
+        Served::of(extensions).map(|flight| &flight.peer.listener.shutdown)
     }
 }
 

@@ -2,16 +2,16 @@ use std::sync::Arc;
 
 use http::{Method, Uri};
 
-use super::{Flight, InFlight};
+use super::{Flight, Guard, InFlight};
 use crate::route::Route;
-use crate::shutdown::Shutdown;
+use crate::service::Peer;
 
-fn flight(method: Method, path: &str) -> Arc<Flight> {
+/// A request of connection `connection` in `registry`.
+fn flight(registry: &Arc<InFlight>, connection: usize, method: Method, path: &str) -> Arc<Flight> {
     Arc::new(Flight::new(
         method,
         path.parse::<Uri>().unwrap(),
-        Arc::new(Shutdown::never()),
-        Arc::new(crate::service::Peer::new(None, 0)),
+        Peer::for_tests(registry.clone(), connection),
         None,
     ))
 }
@@ -19,10 +19,10 @@ fn flight(method: Method, path: &str) -> Arc<Flight> {
 #[test]
 fn counts_per_route_across_connections_until_the_guards_drop() {
     let registry = Arc::new(InFlight::default());
-    let a = registry.enter(0, flight(Method::GET, "/events"));
+    let a = Guard::enter(flight(&registry, 0, Method::GET, "/events"));
     // Another connection, and one that shares the first one's shard.
-    let b = registry.enter(1, flight(Method::GET, "/events?since=1"));
-    let c = registry.enter(super::SHARDS, flight(Method::POST, "/orders"));
+    let b = Guard::enter(flight(&registry, 1, Method::GET, "/events?since=1"));
+    let c = Guard::enter(flight(&registry, super::SHARDS, Method::POST, "/orders"));
     assert_eq!(registry.count(), 3);
     assert_eq!(
         registry.snapshot(),
@@ -38,12 +38,9 @@ fn counts_per_route_across_connections_until_the_guards_drop() {
 #[test]
 fn a_routed_request_is_reported_by_its_route_not_its_path() {
     let registry = Arc::new(InFlight::default());
-    let one = flight(Method::GET, "/orders/1");
-    let two = flight(Method::GET, "/orders/2");
-    let _guards = (
-        registry.enter(0, one.clone()),
-        registry.enter(0, two.clone()),
-    );
+    let one = flight(&registry, 0, Method::GET, "/orders/1");
+    let two = flight(&registry, 0, Method::GET, "/orders/2");
+    let _guards = (Guard::enter(one.clone()), Guard::enter(two.clone()));
     let route = Arc::new(Route::new("/orders/{id}"));
     one.set_route(route.clone());
     two.set_route(route);
@@ -54,7 +51,7 @@ fn a_routed_request_is_reported_by_its_route_not_its_path() {
 fn long_paths_are_cut_on_a_character_boundary() {
     let registry = Arc::new(InFlight::default());
     let path = format!("/{}", "%C3%A9é".repeat(30));
-    let _guard = registry.enter(0, flight(Method::GET, &path));
+    let _guard = Guard::enter(flight(&registry, 0, Method::GET, &path));
     let (route, _) = registry.snapshot().remove(0);
     assert!(route.len() <= "GET ".len() + super::MAX_PATH);
     assert!(route.starts_with("GET /%C3%A9"));
