@@ -160,6 +160,11 @@ impl Guard {
         Guard { shard, key, flight }
     }
 
+    /// The same request, entered once more (it stays in flight until both guards are gone).
+    pub(crate) fn again(&self) -> Guard {
+        Guard::enter(self.flight.clone())
+    }
+
     /// The request.
     pub(crate) fn flight(&self) -> &Flight {
         &self.flight

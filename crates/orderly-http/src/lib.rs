@@ -31,7 +31,9 @@
 //! 2. The server stops accepting. HTTP/1.1 responses in flight carry `Connection: close`;
 //!    idle keep-alive connections and connections that never sent a request are closed; HTTP/2
 //!    connections get GOAWAY and their streams in flight finish.
-//! 3. Long-lived responses end through their [`Shutdown`] signal.
+//! 3. Long-lived responses end through their [`Shutdown`] signal. A WebSocket session (any
+//!    connection upgraded by a `101` response) counts as its request in flight until it ends,
+//!    so the drain waits for it and names it if it is still open at the deadline.
 //! 4. At the drain deadline, whatever is left is cut and the stop fails naming the routes.
 //! 5. The [`Admin`] component stops last, once every other component has stopped.
 //!
@@ -61,7 +63,8 @@
 //!   response header, to the handler (the [`RequestId`] extractor, or
 //!   [`RequestId::from_extensions`] in any tower service) and in the access log.
 //! - **An access log** through `tracing`: one event per request, target
-//!   `orderly_http::access`, at INFO by default; see [`AccessLog`].
+//!   `orderly_http::access`, at DEBUG by default (so no line per request under the usual INFO
+//!   filter); see [`AccessLog`].
 //!
 //! The admin listener's own requests (probes, scrapes) are neither counted nor logged.
 //!
@@ -94,6 +97,7 @@ mod server;
 mod service;
 mod shutdown;
 mod status_metrics;
+mod upgrade;
 
 pub use access_log::AccessLog;
 pub use admin::{Admin, AdminHandle};

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::conn::auto;
 use orderly::{BoxError, Context, InvalidConfig};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,7 @@ use crate::head_timer::Timed;
 use crate::in_flight::InFlight;
 use crate::service::{Handler, HttpService, Limits, Listener, Observe};
 use crate::shutdown::Shutdown;
+use crate::upgrade::Io;
 
 /// Binds the configured address: an invalid variable is [`InvalidConfig`] (exit code 78), a
 /// bind failure names the address. Returns the listener and the address it got.
@@ -150,6 +151,8 @@ impl Accept {
             tracker: TaskTracker::new(),
             cut: self.cut.clone(),
         };
+        // Every connection's socket, upgraded ones included (see `upgrade`).
+        let sockets = TaskTracker::new();
         let mut builder = auto::Builder::new(streams.clone());
         // The server times the wait for request heads itself (see `head_timer`).
         builder.http1().header_read_timeout(None);
@@ -169,9 +172,10 @@ impl Accept {
                     Ok((stream, remote)) => {
                         numbered = numbered.wrapping_add(1);
                         let handler = handler.for_connection(remote, numbered);
+                        let io = Io::new(stream, handler.peer.clone(), sockets.token());
                         let connection = serve_one(
                             &builder,
-                            stream,
+                            io,
                             handler,
                             self.limits.header_read_timeout,
                             self.draining.clone(),
@@ -198,6 +202,9 @@ impl Accept {
             }
             streams.tracker.close();
             streams.tracker.wait().await;
+            // Upgraded sessions.
+            sockets.close();
+            sockets.wait().await;
         };
         tokio::select! {
             () = drained => return,
@@ -208,6 +215,8 @@ impl Accept {
         self.connections.send_replace(0);
         streams.tracker.close();
         streams.tracker.wait().await;
+        // Upgraded sessions still open are not waited for: the server has no hold on them
+        // (the drain's report names them).
     }
 }
 
@@ -216,7 +225,7 @@ impl Accept {
 /// GOAWAY, streams in flight finish).
 fn serve_one<S>(
     builder: &Arc<auto::Builder<Streams>>,
-    stream: TcpStream,
+    io: Io,
     handler: Handler<S>,
     header_read_timeout: Duration,
     draining: CancellationToken,
@@ -228,7 +237,7 @@ where
     let mut timed = Timed::new(header_read_timeout);
     let builder = builder.clone();
     async move {
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), handler);
+        let connection = builder.serve_connection_with_upgrades(io, handler);
         tokio::pin!(connection);
         let signal = draining.cancelled();
         tokio::pin!(signal);

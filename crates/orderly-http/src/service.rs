@@ -6,7 +6,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -112,6 +113,10 @@ pub(crate) struct Peer {
     pub(crate) clock: HeadClock,
     /// The connection's number.
     pub(crate) number: usize,
+    /// Set once a response switched protocols (see `upgrade`).
+    upgraded: AtomicBool,
+    /// That request, kept in flight until the connection's socket is dropped.
+    upgrade: Mutex<Option<Guard>>,
 }
 
 impl Peer {
@@ -123,6 +128,33 @@ impl Peer {
             remote,
             clock: HeadClock::new(),
             number,
+            upgraded: AtomicBool::new(false),
+            upgrade: Mutex::new(None),
+        }
+    }
+
+    /// The request of `guard` switched protocols: it stays in flight until
+    /// [`end_upgrade`](Self::end_upgrade).
+    fn begin_upgrade(&self, guard: &Guard) {
+        let again = guard.again();
+        let previous = self
+            .upgrade
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(again);
+        drop(previous);
+        self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// The connection's socket is gone: an upgraded session has ended.
+    pub(crate) fn end_upgrade(&self) {
+        if self.upgraded.load(Ordering::Acquire) {
+            let guard = self
+                .upgrade
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            drop(guard);
         }
     }
 }
@@ -374,6 +406,9 @@ impl Exchange {
     /// The response to send: with the request id, and a body that ends the exchange.
     fn respond(mut self, mut response: Response<Body>) -> Response<Tracked> {
         self.status = Some(response.status());
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            self.guard.flight().peer.begin_upgrade(&self.guard);
+        }
         if let Some(id) = &self.guard.flight().request_id {
             response.headers_mut().insert(REQUEST_ID, id.header_value());
         }

@@ -11,3 +11,4 @@ mod observability;
 mod prom;
 mod protection;
 mod support;
+mod upgrade;

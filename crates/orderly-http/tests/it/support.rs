@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Path;
+use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use futures_util::{StreamExt, stream};
@@ -37,6 +38,8 @@ pub(crate) fn router(gate: &Gate) -> Router {
     let slow = gate.clone();
     let stuck = gate.clone();
     let events = gate.clone();
+    let ws = gate.clone();
+    let deaf = gate.clone();
     Router::new()
         .route("/fast", get(|| async { "fast" }))
         .route(
@@ -81,6 +84,31 @@ pub(crate) fn router(gate: &Gate) -> Router {
             get(|Path(id): Path<String>| async move { format!("item {id}") }),
         )
         .route("/id", get(|id: RequestId| async move { id.to_string() }))
+        .route(
+            "/ws",
+            get(
+                move |upgrade: WebSocketUpgrade, shutdown: Shutdown| async move {
+                    upgrade.on_upgrade(move |mut socket| async move {
+                        let _ = socket.send(Message::text("hello")).await;
+                        ws.entered.notify_one();
+                        shutdown.draining().await;
+                        ws.saw_drain.notify_one();
+                        ws.release.notified().await;
+                        let _ = socket.send(Message::Close(None)).await;
+                    })
+                },
+            ),
+        )
+        .route(
+            "/ws-deaf",
+            get(move |upgrade: WebSocketUpgrade| async move {
+                upgrade.on_upgrade(move |socket| async move {
+                    deaf.entered.notify_one();
+                    let _open = socket;
+                    std::future::pending::<()>().await;
+                })
+            }),
+        )
 }
 
 pub(crate) struct App {
