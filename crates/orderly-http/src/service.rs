@@ -248,11 +248,8 @@ where
             bytes: 0,
         };
         let limit = self.limits.body_limit;
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // The declared `Content-Length`, as hyper parsed it (none for a chunked body).
+        let declared = http_body::Body::size_hint(request.body()).upper();
         if declared.is_some_and(|len| len > limit as u64) {
             let response = plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
