@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -263,11 +263,20 @@ where
             .map(|after| (after, flight.start + after));
         request.extensions_mut().insert(Served(flight));
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
-        Respond {
-            state: State::Ready {
-                service: self.service.clone(),
+        let mut service = self.service.clone();
+        // Called at once if it is ready (an axum `Router` always is), so that the request is
+        // not moved into the response future and out again; otherwise when it is polled.
+        let state = match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(())) => State::Calling {
+                future: service.call(request),
+            },
+            _ => State::Ready {
+                service,
                 request: Some(request),
             },
+        };
+        Respond {
+            state,
             deadline,
             sleep: None,
             exchange: Some(exchange),
