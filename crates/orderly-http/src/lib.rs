@@ -74,13 +74,13 @@
 //! `benches/README.md`), with keep-alive (`wrk -t1 -c32`), the same router behind bare hyper
 //! and behind [`HttpServer`] at its defaults (the access log at DEBUG, so no line per request
 //! under an INFO filter), with `orderly-telemetry`'s `Logs` and `Metrics` (request metrics into
-//! Prometheus). User-space instructions per request: 11,926 for bare hyper, 17,826 for
-//! `HttpServer`; an access-log line at INFO adds about 5,000 through `Logs`. Bare hyper's CPU
-//! time per request was about 89 % of `HttpServer`'s on a loaded machine (the SPEC target, ≥
-//! 95 % of bare hyper's requests/s, is not reached yet); on a quiet machine, before the last
-//! cuts, `HttpServer` served 89.6 % of bare hyper's requests/s. With one request in flight for
-//! 500 ms at SIGTERM and no shutdown delay, the process exited about 2 ms after the request's
-//! 500 ms (median of 20 runs; target ≤ 20 ms), the response a 200 with `Connection: close`.
+//! Prometheus). User-space instructions per request: 12,230 for bare hyper, 16,190 for
+//! `HttpServer`; an access-log line at INFO adds about 5,000 through `Logs`. Over eight rounds
+//! on a quiet machine `HttpServer` served a median of 94.4 % of bare hyper's requests/s (mean
+//! 91.6 %; rounds from 70 to 101 %, the machine's own noise), so the SPEC target (≥ 95 %) is
+//! not shown yet. With one request in flight for 500 ms at SIGTERM and no shutdown delay, the
+//! process exited about 2.5 ms after the request's 500 ms (median of 20 runs; target ≤ 20 ms),
+//! the response a 200 with `Connection: close`.
 
 mod access_log;
 mod admin;
