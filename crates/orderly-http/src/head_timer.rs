@@ -22,9 +22,9 @@
 //! keep-alive connection thus touches the timer wheel about once per timeout, and a request
 //! costs two counter updates and a check of three numbers.
 //!
-//! HTTP/2 streams have no head to wait for: the connection's first HTTP/2 request turns its
-//! clock off. Until then (the client's preface and settings) the connection must send a
-//! request within the timeout, as an HTTP/1 connection must.
+//! HTTP/2 streams have no head to wait for: a connection that begins with the HTTP/2 preface
+//! (prior knowledge, as h2c clients and gRPC do) has its clock turned off by its first read
+//! (`upgrade::Io`), and any request that arrives over HTTP/2 turns it off too.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,9 +63,14 @@ impl HeadClock {
     /// A request's head has been read.
     pub(crate) fn request(&self, version: Version) {
         if version == Version::HTTP_2 {
-            self.off.store(true, Ordering::Relaxed);
+            self.turn_off();
         }
         self.busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The connection speaks HTTP/2: no head to wait for, ever.
+    pub(crate) fn turn_off(&self) {
+        self.off.store(true, Ordering::Relaxed);
     }
 
     /// A request's response ended (sent, or dropped) `at`.

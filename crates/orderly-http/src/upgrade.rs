@@ -17,10 +17,11 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
@@ -31,6 +32,8 @@ use crate::service::Peer;
 pub(crate) struct Io {
     inner: TokioIo<TcpStream>,
     peer: Arc<Peer>,
+    /// Nothing read yet: the first bytes tell an HTTP/2 connection (see [`Io::poll_read`]).
+    fresh: bool,
     /// Keeps the drain waiting while the socket is open.
     _open: TaskTrackerToken,
 }
@@ -40,6 +43,7 @@ impl Io {
         Self {
             inner: TokioIo::new(stream),
             peer,
+            fresh: true,
             _open: open,
         }
     }
@@ -53,12 +57,31 @@ impl Drop for Io {
 }
 
 impl Read for Io {
+    /// Reads; the first read also looks at the connection's first bytes: an HTTP/2 client
+    /// with prior knowledge begins with the preface (`PRI * HTTP/2.0`), and such a connection
+    /// waits for no request head, so its [`HeadClock`](crate::head_timer::HeadClock) is turned
+    /// off at once rather than at its first request.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        if !this.fresh || buf.remaining() == 0 {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        // Through a small buffer of our own, whose bytes can be looked at, then copied on.
+        let mut first = [0u8; 24];
+        let len = buf.remaining().min(first.len());
+        let mut read = tokio::io::ReadBuf::new(&mut first[..len]);
+        ready!(Pin::new(this.inner.inner_mut()).poll_read(cx, &mut read))?;
+        let bytes = read.filled();
+        if bytes.starts_with(b"PRI ") {
+            this.peer.clock.turn_off();
+        }
+        this.fresh = false;
+        buf.put_slice(bytes);
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -105,3 +105,47 @@ async fn an_http2_client_gets_goaway_and_its_stream_in_flight_completes() {
     let report = unhung(stop).await.unwrap();
     assert!(report.is_clean(), "{}", report.summary());
 }
+
+/// An HTTP/2 connection waits for no request head: one that is quiet for longer than the
+/// header-read timeout before its first request is not cut (an HTTP/1 connection would be).
+#[tokio::test]
+async fn an_http2_connection_quiet_before_its_first_request_is_not_cut() {
+    let app = start(
+        |s| s.header_read_timeout(std::time::Duration::from_millis(100)),
+        |b| b,
+    )
+    .await;
+    let mut conn = TcpStream::connect(app.http.local_addr()).await.unwrap();
+    conn.write_all(PREFACE).await.unwrap();
+    conn.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    // Three header-read timeouts of silence.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut block = vec![0x82, 0x86, 0x04, 5];
+    block.extend(b"/fast");
+    block.extend([0x01, 4]);
+    block.extend(b"test");
+    conn.write_all(&frame(HEADERS, 0x4 | END_STREAM, 1, &block))
+        .await
+        .unwrap();
+    let (mut status, mut body) = (None, Vec::<u8>::new());
+    loop {
+        let f = next(&mut conn).await.expect("the connection was cut");
+        match f.kind {
+            HEADERS if f.stream == 1 => status = f.payload.first().copied(),
+            DATA if f.stream == 1 => {
+                body.extend(&f.payload);
+                if f.flags & END_STREAM != 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(status, Some(0x88), ":status 200");
+    assert_eq!(body, b"fast");
+    // The drain's GOAWAY and PING are answered until the server closes the connection.
+    let stop = tokio::spawn(app.running.stop());
+    while next(&mut conn).await.is_some() {}
+    let report = unhung(stop).await.unwrap();
+    assert!(report.is_clean(), "{}", report.summary());
+}
