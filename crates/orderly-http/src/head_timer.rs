@@ -13,8 +13,10 @@
 //! which the connection's future is polled. While no request is in progress, the next head
 //! must arrive within the timeout of the last response's end (or of the accept); when that
 //! deadline passes, [`Timed::poll`] gives up on the connection, and dropping it closes the
-//! socket, which is what hyper's own timeout does. A head that arrives in pieces gets no more
-//! time than one that does not arrive at all.
+//! socket. A head that arrives in pieces gets no more time than one that does not arrive at
+//! all; if part of one had arrived, the client is answered `408 Request Timeout` before the
+//! socket closes (`upgrade::Io` writes it as it is dropped); a connection that sent nothing
+//! since its last response is closed without a word, as an idle keep-alive connection is.
 //!
 //! The driver keeps one tokio sleep per connection and moves it only when it would wake the
 //! connection too late: a sleep set for the previous wait's (earlier) deadline wakes the
@@ -45,8 +47,13 @@ pub(crate) struct HeadClock {
     busy: AtomicUsize,
     /// When the last request's response ended; 0 (the accept) before the first.
     idle_since: AtomicU64,
-    /// Set by the first HTTP/2 request.
+    /// Set for HTTP/2.
     off: AtomicBool,
+    /// Bytes of the next head have arrived (but not all of it).
+    partial: AtomicBool,
+    /// The timeout ended the connection while part of a head had arrived: it is answered
+    /// `408 Request Timeout` before the socket closes.
+    late: AtomicBool,
 }
 
 impl HeadClock {
@@ -57,6 +64,8 @@ impl HeadClock {
             busy: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             off: AtomicBool::new(false),
+            partial: AtomicBool::new(false),
+            late: AtomicBool::new(false),
         }
     }
 
@@ -65,7 +74,20 @@ impl HeadClock {
         if version == Version::HTTP_2 {
             self.turn_off();
         }
+        self.partial.store(false, Ordering::Relaxed);
         self.busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bytes arrived on the connection: while it waits for a head, they are part of one.
+    pub(crate) fn received(&self) {
+        if self.busy.load(Ordering::Relaxed) == 0 {
+            self.partial.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the timeout cut a head short: the client is owed a `408`.
+    pub(crate) fn cut_a_head_short(&self) -> bool {
+        self.late.load(Ordering::Relaxed)
     }
 
     /// The connection speaks HTTP/2: no head to wait for, ever.
@@ -148,6 +170,9 @@ impl Timed {
             self.armed = Some(deadline);
         }
         if sleep.as_mut().poll(cx).is_ready() {
+            if clock.partial.load(Ordering::Relaxed) {
+                clock.late.store(true, Ordering::Relaxed);
+            }
             return Poll::Ready(None);
         }
         if !registered {
@@ -222,6 +247,33 @@ mod tests {
             poll().is_ready(),
             "cut at the end of the response + the timeout"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_head_begun_and_not_finished_is_owed_a_408() {
+        // Bytes while a request is in progress (its body) begin no head.
+        let clock = HeadClock::new();
+        clock.request(Version::HTTP_11);
+        clock.received();
+        clock.response_ended(Instant::now());
+        cut_at(&clock).await;
+        assert!(
+            !clock.cut_a_head_short(),
+            "an idle connection is closed silently"
+        );
+
+        let clock = HeadClock::new();
+        clock.received();
+        cut_at(&clock).await;
+        assert!(clock.cut_a_head_short());
+
+        // A head that arrived whole is no longer partial.
+        let clock = HeadClock::new();
+        clock.received();
+        clock.request(Version::HTTP_11);
+        clock.response_ended(Instant::now());
+        cut_at(&clock).await;
+        assert!(!clock.cut_a_head_short());
     }
 
     #[tokio::test(start_paused = true)]

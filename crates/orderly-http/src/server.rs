@@ -38,8 +38,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// layer on every route of the axum `Router` it serves; a service of any other type is served
 /// as it is, and its requests count as `unmatched`.
 ///
-/// Protections, each configurable: a header-read timeout against slowloris clients (the
-/// connection is closed), a body size limit (413 Payload Too Large, before the service is
+/// Protections, each configurable: a header-read timeout against slowloris clients (408
+/// Request Timeout and the connection closed if part of a head had arrived, the connection
+/// closed without a word if it was idle), a body size limit (413 Payload Too Large, before the service is
 /// called when `Content-Length` says so, while reading otherwise), and a request timeout on
 /// the response head (503 Service Unavailable: the server, not the client, was too slow; a
 /// streaming body is not limited by it).
@@ -102,8 +103,9 @@ impl<D, S> HttpServer<D, S> {
         self
     }
 
-    /// How long an HTTP/1 client may take to send a request's head before the connection is
-    /// closed (slowloris). Default 10 s.
+    /// How long an HTTP/1 client may take to send a request's head, counted from the accept or
+    /// the end of the previous response, before the connection is closed (slowloris): with
+    /// `408 Request Timeout` if part of the head had arrived. Default 10 s.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_read_timeout = timeout;
         self

@@ -49,18 +49,27 @@ impl Io {
     }
 }
 
+/// The answer to a head cut short by the header-read timeout.
+const REQUEST_TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
 impl Drop for Io {
     fn drop(&mut self) {
+        if self.peer.clock.cut_a_head_short() {
+            // A few bytes into an idle socket's send buffer: written at once, or not at all.
+            let _ = self.inner.inner().try_write(REQUEST_TIMEOUT);
+        }
         // An upgraded session ends with its socket.
         self.peer.end_upgrade();
     }
 }
 
 impl Read for Io {
-    /// Reads; the first read also looks at the connection's first bytes: an HTTP/2 client
-    /// with prior knowledge begins with the preface (`PRI * HTTP/2.0`), and such a connection
-    /// waits for no request head, so its [`HeadClock`](crate::head_timer::HeadClock) is turned
-    /// off at once rather than at its first request.
+    /// Reads, and tells the connection's [`HeadClock`](crate::head_timer::HeadClock) that
+    /// bytes arrived (part of a head, if no request is in progress). The first read also looks
+    /// at the connection's first bytes: an HTTP/2 client with prior knowledge begins with the
+    /// preface (`PRI * HTTP/2.0`), and such a connection waits for no request head, so its
+    /// clock is turned off at once rather than at its first request.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -68,7 +77,12 @@ impl Read for Io {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.fresh || buf.remaining() == 0 {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
+            let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+            if let Poll::Ready(Ok(())) = read {
+                // Bytes, or the end of the stream (which ends the connection anyway).
+                this.peer.clock.received();
+            }
+            return read;
         }
         // Through a small buffer of our own, whose bytes can be looked at, then copied on.
         let mut first = [0u8; 24];
@@ -78,6 +92,8 @@ impl Read for Io {
         let bytes = read.filled();
         if bytes.starts_with(b"PRI ") {
             this.peer.clock.turn_off();
+        } else if !bytes.is_empty() {
+            this.peer.clock.received();
         }
         this.fresh = false;
         buf.put_slice(bytes);
