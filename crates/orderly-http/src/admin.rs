@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ADMIN_PORT, addr_from_env, local};
 use crate::error::ErrorKind;
 use crate::exposition::CONTENT_TYPE;
+use crate::route::Routed;
 use crate::serve::{self, Serving};
 use crate::service::{Limits, Observe, plain};
 use crate::status_metrics;
@@ -174,7 +175,7 @@ impl Component for Admin {
             &ctx,
             "admin accept loop",
             listener,
-            router,
+            Routed::plain(router),
             limits,
             Observe::Off,
             close.clone(),

@@ -55,12 +55,19 @@ impl Served {
 }
 
 impl Flight {
-    pub(crate) fn new(method: Method, uri: Uri, peer: Arc<Peer>, request_id: Option<Id>) -> Self {
+    /// A request whose head was read now; its `route`, if already known.
+    pub(crate) fn new(
+        method: Method,
+        uri: Uri,
+        peer: Arc<Peer>,
+        request_id: Option<Id>,
+        route: Option<Arc<Route>>,
+    ) -> Self {
         Self {
             method,
             uri,
             start: Instant::now(),
-            route: OnceLock::new(),
+            route: route.map_or_else(OnceLock::new, OnceLock::from),
             peer,
             request_id,
         }

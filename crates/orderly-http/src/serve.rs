@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::{Error, ErrorKind};
 use crate::head_timer::Timed;
 use crate::in_flight::InFlight;
+use crate::route::Routed;
 use crate::service::{Handler, HttpService, Limits, Listener, Observe};
 use crate::shutdown::Shutdown;
 use crate::upgrade::Io;
@@ -64,7 +65,7 @@ pub(crate) fn spawn<S>(
     ctx: &Context,
     task: &str,
     listener: TcpListener,
-    service: S,
+    service: Routed<S>,
     limits: Limits,
     observe: Observe,
     draining: CancellationToken,

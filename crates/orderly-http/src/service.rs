@@ -27,6 +27,7 @@ use crate::head_timer::HeadClock;
 use crate::http_metrics::Instruments;
 use crate::in_flight::{Flight, Guard, InFlight, Served};
 use crate::request_id::{Id, REQUEST_ID};
+use crate::route::{Known, Routed};
 use crate::shutdown::Shutdown;
 
 /// A service [`HttpServer`](crate::HttpServer) can serve: any tower service from
@@ -86,7 +87,10 @@ pub(crate) enum Observe {
 /// each connection, which then knows its client's address and number.
 #[derive(Clone, Debug)]
 pub(crate) struct Handler<S> {
+    /// With the route layer, if `S` is a router.
     service: S,
+    /// The router without the layer, for the paths of static routes seen before.
+    known: Option<(S, Arc<Known>)>,
     limits: Limits,
     /// The connection's.
     pub(crate) peer: Arc<Peer>,
@@ -194,9 +198,10 @@ impl Listener {
 }
 
 impl<S> Handler<S> {
-    pub(crate) fn new(service: S, limits: Limits, listener: Listener) -> Self {
+    pub(crate) fn new(service: Routed<S>, limits: Limits, listener: Listener) -> Self {
         Self {
-            service,
+            service: service.recording,
+            known: service.known,
             limits,
             peer: Arc::new(Peer::new(Arc::new(listener), None, 0)),
         }
@@ -236,16 +241,26 @@ where
             recording.instruments.entered();
             Id::from_headers(request.headers())
         });
+        // A static route seen before: the router without the layer, the route known.
+        let (service, route, learn) = match &self.known {
+            Some((plain, known)) => match known.route(request.uri().path()) {
+                Some(route) => (plain, Some(route), None),
+                None => (&self.service, None, Some(known.clone())),
+            },
+            None => (&self.service, None, None),
+        };
         let flight = Arc::new(Flight::new(
             request.method().clone(),
             request.uri().clone(),
             self.peer.clone(),
             request_id,
+            route,
         ));
         let exchange = Exchange {
             guard: Guard::enter(flight.clone()),
             status: None,
             bytes: 0,
+            learn,
         };
         let limit = self.limits.body_limit;
         // The declared `Content-Length`, as hyper parsed it (none for a chunked body).
@@ -263,7 +278,7 @@ where
             .map(|after| (after, flight.start + after));
         request.extensions_mut().insert(Served(flight));
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
-        let mut service = self.service.clone();
+        let mut service = service.clone();
         // Called at once if it is ready (an axum `Router` always is), so that the request is
         // not moved into the response future and out again; otherwise when it is polled.
         let state = match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
@@ -402,6 +417,8 @@ struct Exchange {
     status: Option<StatusCode>,
     /// Response body bytes sent.
     bytes: u64,
+    /// Where to remember the route the layer finds, if the path's route was not known.
+    learn: Option<Arc<Known>>,
 }
 
 /// The status recorded for a request that ended without a response head: the client went
@@ -437,6 +454,9 @@ impl Drop for Exchange {
         };
         let duration = now.saturating_duration_since(flight.start);
         let status = self.status.map_or(NO_RESPONSE, |s| s.as_u16());
+        if let (Some(known), Some(route)) = (&self.learn, flight.route()) {
+            known.learn(flight.uri.path(), route);
+        }
         let route = flight.route().unwrap_or(&recording.instruments.unmatched);
         recording
             .instruments

@@ -13,6 +13,7 @@ fn flight(registry: &Arc<InFlight>, connection: usize, method: Method, path: &st
         path.parse::<Uri>().unwrap(),
         Peer::for_tests(registry.clone(), connection),
         None,
+        None,
     ))
 }
 
