@@ -74,12 +74,12 @@
 //! `benches/README.md`), with keep-alive (`wrk -t1 -c32`), the same router behind bare hyper
 //! and behind [`HttpServer`] at its defaults (the access log at DEBUG, so no line per request
 //! under an INFO filter), with `orderly-telemetry`'s `Logs` and `Metrics` (request metrics into
-//! Prometheus). User-space instructions per request: 12,275 for bare hyper, 16,258 for
-//! `HttpServer`; an access-log line at INFO adds about 5,000 through `Logs`. With bare hyper
-//! steady in the machine's fast state, `HttpServer` served 86.9 % of its requests/s (89.6 %
-//! without a metrics recorder); runs in which the machine moved between states gave 88–96 %.
-//! The SPEC target (≥ 95 %) is not met yet. With one request in flight for 500 ms at SIGTERM
-//! and no shutdown delay, the process exited about 2.7 ms after the request's 500 ms (median
+//! Prometheus). User-space instructions per request: 12,248 for bare hyper, 15,668 for
+//! `HttpServer`; an access-log line at INFO adds about 5,000 through `Logs`. By requests/s,
+//! `HttpServer` served 87.8 % of bare hyper's in the last run (90.9 % without a metrics
+//! recorder) and 86.9–96.0 % in the runs before, whose single rounds spread from 70 to 124 %:
+//! the SPEC target (≥ 95 %) is not met yet. With one request in flight for 500 ms at SIGTERM
+//! and no shutdown delay, the process exited about 2.8 ms after the request's 500 ms (median
 //! of 20 runs; target ≤ 20 ms), the response a 200 with `Connection: close`.
 
 mod access_log;
