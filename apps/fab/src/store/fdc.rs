@@ -1,6 +1,6 @@
 //! FDC monitors and alarms.
 
-use super::{Db, Reply, Store, StoreError, StoreErrorKind, db, json, parse, to_i64};
+use super::{Db, Reply, Store, StoreError, StoreErrorKind, db, json, next_version, parse, to_i64};
 use crate::domain::fdc::Sample;
 use crate::domain::fdc::alarm::{Alarm, AlarmId};
 use crate::domain::fdc::monitor::ParameterMonitor;
@@ -92,7 +92,6 @@ impl Store {
     ) -> Result<(), StoreError> {
         let state = json(c.monitor)?;
         let samples = json(&c.batch.samples)?;
-        let next = to_i64(c.expected.map_or(1, |v| v.saturating_add(1)));
         let alarms = c
             .alarms
             .iter()
@@ -100,34 +99,16 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(db)?;
-            let updated = match c.expected {
-                None => sqlx::query(
-                    "INSERT INTO fdc_monitors (tool, parameter, version, state, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tool, parameter) DO NOTHING",
-                )
-                .bind(c.tool.as_str())
-                .bind(c.parameter.as_str())
-                .bind(next)
-                .bind(&state)
-                .bind(to_i64(now_ms))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?,
-                Some(expected) => sqlx::query(
-                    "UPDATE fdc_monitors SET version = $1, state = $2, updated_at = $3 WHERE tool = $4 AND parameter = $5 AND version = $6",
-                )
-                .bind(next)
-                .bind(&state)
-                .bind(to_i64(now_ms))
-                .bind(c.tool.as_str())
-                .bind(c.parameter.as_str())
-                .bind(to_i64(expected))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?,
-            };
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::new(StoreErrorKind::Conflict));
-            }
+            write_version!(
+                tx,
+                c.expected,
+                insert: "INSERT INTO fdc_monitors (tool, parameter, version, state, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tool, parameter) DO NOTHING",
+                update: "UPDATE fdc_monitors SET version = $1, state = $2, updated_at = $3 WHERE tool = $4 AND parameter = $5 AND version = $6",
+                keys: [c.tool.as_str(), c.parameter.as_str()],
+                version: next_version(c.expected),
+                state: &state,
+                now_ms: now_ms
+            );
             for (alarm, body) in &alarms {
                 sqlx::query(
                     "INSERT INTO fdc_alarms (id, tool, parameter, alarm, inhibits, acked, raised_at) VALUES ($1, $2, $3, $4, $5, 0, $6)",

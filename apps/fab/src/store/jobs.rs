@@ -1,6 +1,6 @@
 //! Tool job queues: one row per tool, the queue as a JSON document with a version.
 
-use super::{Db, Reply, Store, StoreError, StoreErrorKind, db, json, parse, to_i64};
+use super::{Db, Reply, Store, StoreError, StoreErrorKind, db, json, next_version, parse, to_i64};
 use crate::domain::jobs::JobQueue;
 use crate::domain::name::Name;
 
@@ -50,35 +50,18 @@ impl Store {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let queue = json(c.queue)?;
-        let version = to_i64(c.expected.map_or(1, |v| v.saturating_add(1)));
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(db)?;
-            let updated = match c.expected {
-                None => sqlx::query(
-                    "INSERT INTO tool_queues (tool, version, queue, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (tool) DO NOTHING",
-                )
-                .bind(c.tool.as_str())
-                .bind(version)
-                .bind(&queue)
-                .bind(to_i64(now_ms))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?,
-                Some(expected) => sqlx::query(
-                    "UPDATE tool_queues SET version = $1, queue = $2, updated_at = $3 WHERE tool = $4 AND version = $5",
-                )
-                .bind(version)
-                .bind(&queue)
-                .bind(to_i64(now_ms))
-                .bind(c.tool.as_str())
-                .bind(to_i64(expected))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?,
-            };
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::new(StoreErrorKind::Conflict));
-            }
+            write_version!(
+                tx,
+                c.expected,
+                insert: "INSERT INTO tool_queues (tool, version, queue, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (tool) DO NOTHING",
+                update: "UPDATE tool_queues SET version = $1, queue = $2, updated_at = $3 WHERE tool = $4 AND version = $5",
+                keys: [c.tool.as_str()],
+                version: next_version(c.expected),
+                state: &queue,
+                now_ms: now_ms
+            );
             if let Some(reply) = c.reply {
                 insert_reply!(tx, reply, now_ms);
             }

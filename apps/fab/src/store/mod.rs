@@ -104,6 +104,53 @@ macro_rules! insert_reply {
     };
 }
 
+/// Writes `$state` as version `$version` of one row, in transaction `$tx`, if nobody wrote it
+/// since it was read at `$expected` (optimistic versioning): `$insert` creates the row when
+/// `$expected` is `None`, `$update` moves it on only if it is still at `$expected`. A writer that
+/// lost the race (no row written) returns a conflict. The SQL binds the row's `$keys`, then the
+/// version, the state and the time (`$insert`); or the version, the state, the time, the keys
+/// and the expected version (`$update`).
+macro_rules! write_version {
+    (
+        $tx:ident,
+        $expected:expr,
+        insert: $insert:literal,
+        update: $update:literal,
+        keys: [$($key:expr),*],
+        version: $version:expr,
+        state: $state:expr,
+        now_ms: $now_ms:expr
+    ) => {{
+        let updated = match $expected {
+            None => sqlx::query($insert)
+                $(.bind($key))*
+                .bind($version)
+                .bind($state)
+                .bind(to_i64($now_ms))
+                .execute(&mut *$tx)
+                .await
+                .map_err(db)?,
+            Some(expected) => sqlx::query($update)
+                .bind($version)
+                .bind($state)
+                .bind(to_i64($now_ms))
+                $(.bind($key))*
+                .bind(to_i64(expected))
+                .execute(&mut *$tx)
+                .await
+                .map_err(db)?,
+        };
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::new(StoreErrorKind::Conflict));
+        }
+    }};
+}
+
+/// The version a write makes of a row read at `expected` (`None`: no row yet).
+fn next_version(expected: Option<u64>) -> i64 {
+    to_i64(expected.map_or(1, |v| v.saturating_add(1)))
+}
+
 /// The stored answer to a write, replayed for a retry with the same idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -381,32 +428,16 @@ impl Store {
             .transpose()?;
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(db)?;
-            let updated = match c.expected {
-                None => sqlx::query(
-                    "INSERT INTO apc_threads (thread_key, version, state, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (thread_key) DO NOTHING",
-                )
-                .bind(&key)
-                .bind(version)
-                .bind(&state)
-                .bind(to_i64(now_ms))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?,
-                Some(expected) => sqlx::query(
-                    "UPDATE apc_threads SET version = $1, state = $2, updated_at = $3 WHERE thread_key = $4 AND version = $5",
-                )
-                .bind(version)
-                .bind(&state)
-                .bind(to_i64(now_ms))
-                .bind(&key)
-                .bind(to_i64(expected))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?,
-            };
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::new(StoreErrorKind::Conflict));
-            }
+            write_version!(
+                tx,
+                c.expected,
+                insert: "INSERT INTO apc_threads (thread_key, version, state, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (thread_key) DO NOTHING",
+                update: "UPDATE apc_threads SET version = $1, state = $2, updated_at = $3 WHERE thread_key = $4 AND version = $5",
+                keys: [&key],
+                version: version,
+                state: &state,
+                now_ms: now_ms
+            );
             for (to, transition) in &transitions {
                 sqlx::query("INSERT INTO apc_transitions (thread_key, version, transition, at) VALUES ($1, $2, $3, $4)")
                     .bind(&key)

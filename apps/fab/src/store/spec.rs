@@ -1,6 +1,6 @@
 //! The spec registry's rows.
 
-use super::{Db, Reply, Store, StoreError, StoreErrorKind, db, json, parse, to_i64};
+use super::{Db, Reply, Store, StoreError, StoreErrorKind, db, json, next_version, parse, to_i64};
 use crate::domain::spec::{Acknowledgement, Revision, SpecChange, SpecRegistry};
 
 /// One registry change to commit.
@@ -48,7 +48,6 @@ impl Store {
     /// database failed.
     pub async fn commit_spec(&self, c: &SpecCommit<'_>, now_ms: u64) -> Result<(), StoreError> {
         let state = json(c.registry)?;
-        let next = to_i64(c.expected.map_or(1, |v| v.saturating_add(1)));
         let changes = c
             .changes
             .iter()
@@ -56,30 +55,16 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(db)?;
-            let updated = match c.expected {
-                None => sqlx::query(
-                    "INSERT INTO spec_registry (id, version, state, updated_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(next)
-                .bind(&state)
-                .bind(to_i64(now_ms))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?,
-                Some(expected) => sqlx::query(
-                    "UPDATE spec_registry SET version = $1, state = $2, updated_at = $3 WHERE id = 1 AND version = $4",
-                )
-                .bind(next)
-                .bind(&state)
-                .bind(to_i64(now_ms))
-                .bind(to_i64(expected))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?,
-            };
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::new(StoreErrorKind::Conflict));
-            }
+            write_version!(
+                tx,
+                c.expected,
+                insert: "INSERT INTO spec_registry (id, version, state, updated_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                update: "UPDATE spec_registry SET version = $1, state = $2, updated_at = $3 WHERE id = 1 AND version = $4",
+                keys: [],
+                version: next_version(c.expected),
+                state: &state,
+                now_ms: now_ms
+            );
             for (revision, change) in &changes {
                 sqlx::query("INSERT INTO spec_log (revision, change, principal, at) VALUES ($1, $2, $3, $4)")
                     .bind(*revision)
