@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use http::{Method, Uri};
+use http::Method;
 use slab::Slab;
 use tokio::time::Instant;
 
@@ -29,7 +29,11 @@ const SHARDS: usize = 8;
 #[derive(Debug)]
 pub(crate) struct Flight {
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
+    /// The path the client asked for: a copy, not the request's `Uri`, which shares the buffer
+    /// hyper reads the connection into. Holding it until the response body is sent would keep
+    /// hyper from reusing that buffer for the next request (8 KiB allocated per request, the
+    /// largest single cost the server used to add).
+    pub(crate) path: Box<str>,
     /// When its head was read.
     pub(crate) start: Instant,
     route: OnceLock<Arc<Route>>,
@@ -58,14 +62,14 @@ impl Flight {
     /// A request whose head was read now; its `route`, if already known.
     pub(crate) fn new(
         method: Method,
-        uri: Uri,
+        path: &str,
         peer: Arc<Peer>,
         request_id: Option<Id>,
         route: Option<Arc<Route>>,
     ) -> Self {
         Self {
             method,
-            uri,
+            path: path.into(),
             start: Instant::now(),
             route: route.map_or_else(OnceLock::new, OnceLock::from),
             peer,
@@ -88,7 +92,7 @@ impl Flight {
         match self.route() {
             Some(route) => format!("{} {}", self.method, route.name),
             None => {
-                let path = self.uri.path();
+                let path = &*self.path;
                 let mut end = path.len().min(MAX_PATH);
                 while !path.is_char_boundary(end) {
                     end -= 1;

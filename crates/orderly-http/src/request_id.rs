@@ -107,8 +107,11 @@ impl Id {
         } else {
             headers.get(REQUEST_ID)
         };
+        // A copy: the request's value shares the buffer hyper reads the connection into (see
+        // `Flight::path`).
         match value.filter(|value| acceptable(value.as_bytes())) {
-            Some(value) => Id::Client(value.clone()),
+            Some(value) => HeaderValue::from_bytes(value.as_bytes())
+                .map_or_else(|_| Id::Generated(next()), Id::Client),
             None => Id::Generated(next()),
         }
     }

@@ -177,7 +177,7 @@ where
 mod tests {
     use axum::body::Body;
     use axum::routing::get;
-    use http::{Method, Uri};
+    use http::Method;
     use tower::ServiceExt;
 
     use super::*;
@@ -186,7 +186,7 @@ mod tests {
     async fn route_of(router: &Router, path: &str) -> Option<Arc<Route>> {
         let flight = Arc::new(Flight::new(
             Method::GET,
-            path.parse::<Uri>().unwrap(),
+            path,
             crate::service::Peer::for_tests(Default::default(), 0),
             None,
             None,

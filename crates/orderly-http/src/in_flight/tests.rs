@@ -6,11 +6,17 @@ use super::{Flight, Guard, InFlight};
 use crate::route::Route;
 use crate::service::Peer;
 
-/// A request of connection `connection` in `registry`.
-fn flight(registry: &Arc<InFlight>, connection: usize, method: Method, path: &str) -> Arc<Flight> {
+/// A request for `target` (a path and perhaps a query) of connection `connection` in
+/// `registry`.
+fn flight(
+    registry: &Arc<InFlight>,
+    connection: usize,
+    method: Method,
+    target: &str,
+) -> Arc<Flight> {
     Arc::new(Flight::new(
         method,
-        path.parse::<Uri>().unwrap(),
+        target.parse::<Uri>().unwrap().path(),
         Peer::for_tests(registry.clone(), connection),
         None,
         None,
