@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::request_id::Id;
+use crate::request_id::RequestId;
 
 /// Whether and at which level [`HttpServer`](crate::HttpServer) writes its access log: one
 /// `tracing` event per request, target `orderly_http::access`, when the request ends (its
@@ -53,7 +53,7 @@ pub(crate) struct Entry<'a> {
     pub(crate) status: u16,
     pub(crate) duration: Duration,
     pub(crate) bytes: u64,
-    pub(crate) request_id: &'a Id,
+    pub(crate) request_id: &'a RequestId,
     /// The client's address, formatted once per connection.
     pub(crate) remote: Option<&'a str>,
 }

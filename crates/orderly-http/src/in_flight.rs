@@ -13,7 +13,7 @@ use http::Method;
 use slab::Slab;
 use tokio::time::Instant;
 
-use crate::request_id::Id;
+use crate::request_id::RequestId;
 use crate::route::Route;
 use crate::service::Peer;
 
@@ -41,7 +41,7 @@ pub(crate) struct Flight {
     /// in-flight list, the instruments).
     pub(crate) peer: Arc<Peer>,
     /// Its id; `None` on the admin listener, which records nothing.
-    pub(crate) request_id: Option<Id>,
+    pub(crate) request_id: Option<RequestId>,
 }
 
 /// The request's [`Flight`], in its extensions: the one extension the server adds, read by the
@@ -64,7 +64,7 @@ impl Flight {
         method: Method,
         path: &str,
         peer: Arc<Peer>,
-        request_id: Option<Id>,
+        request_id: Option<RequestId>,
         route: Option<Arc<Route>>,
     ) -> Self {
         Self {

@@ -26,7 +26,7 @@ use crate::access_log::{AccessLog, Entry};
 use crate::head_timer::HeadClock;
 use crate::http_metrics::Instruments;
 use crate::in_flight::{Flight, Guard, InFlight, Served};
-use crate::request_id::{Id, REQUEST_ID};
+use crate::request_id::{REQUEST_ID, RequestId};
 use crate::route::{Known, Routed};
 use crate::shutdown::Shutdown;
 
@@ -239,7 +239,7 @@ where
         self.peer.clock.request(request.version());
         let request_id = self.peer.listener.recording.as_ref().map(|recording| {
             recording.instruments.entered();
-            Id::from_headers(request.headers())
+            RequestId::from_headers(request.headers())
         });
         // A static route seen before: the router without the layer, the route known.
         let (service, route, learn) = match &self.known {
@@ -433,7 +433,9 @@ impl Exchange {
             self.guard.flight().peer.begin_upgrade(&self.guard);
         }
         if let Some(id) = &self.guard.flight().request_id {
-            response.headers_mut().insert(REQUEST_ID, id.header_value());
+            response
+                .headers_mut()
+                .insert(REQUEST_ID, id.header_value().clone());
         }
         response.map(|body| Tracked {
             body,
