@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The HTTP benchmarks of SPEC §6, on loopback; after the build, about two minutes on an idle
+# The HTTP benchmarks of SPEC §6, on loopback; after the build, about four minutes on an idle
 # machine, at most about half an hour on a busy one (see QUIET_WAIT):
 #
 # 1. HTTP overhead: requests/s of GET /hello ("hello"; the same axum Router in each) served by
@@ -7,9 +7,11 @@
 #    `03_bench_server orderly` (HttpServer and Admin at their defaults, tracing-subscriber's JSON
 #    lines at INFO on stdout, sent to /dev/null, no metrics recorder) and by
 #    `03_bench_server telemetry` (the same with orderly-telemetry's Logs and Metrics, as a
-#    production service runs). wrk, keep-alive, the server pinned to core 0 and wrk to core 1;
-#    a 2 s warm-up, then the measured run; bare, orderly, telemetry, bare, … (ROUNDS rounds; the
-#    modes in MODES, bare first). Target: each ≥ 95 % of bare.
+#    production service runs). wrk, keep-alive, the servers pinned to core 0 and wrk to core 1.
+#    All the servers run at once, each on its own port, and after a 2 s warm-up each the load
+#    goes to each in turn: bare, orderly, telemetry, bare, … (ROUNDS rounds of DURATION per
+#    server; the modes in MODES, bare first). Target: each ≥ 95 % of bare, read from the
+#    median of the same-round ratios (the mean of rounds is shown too).
 # 2. The same servers' user-space instructions per request, counted by callgrind over 5 s of the
 #    same load: slower, but unlike requests/s it does not move with the machine's load.
 # 3. Drain exactness: `cargo bench --bench drain` (see benches/drain.rs). Target: exit within
@@ -22,36 +24,36 @@
 # ACCESS_LOG=info|debug|off is passed to the servers (the access log of the orderly and
 # telemetry modes); DRAIN=0 skips step 3.
 #
-# Before each run it waits (at most QUIET_WAIT=120 s) until the machine is idle, and measures a
-# run again (twice at most) when other processes took more than 10 % of a core during it; the
-# table shows how much they took.
+# Before each round it waits (at most QUIET_WAIT=120 s) until the machine is idle, and measures
+# a run again (twice at most) when other processes took more than 10 % of a core during it; the
+# table shows how much they took. The servers listen on BENCH_PORT (default 18080) and the
+# ports after it, two per mode.
 #
 # Needs wrk (`apt-get install -y wrk`); valgrind for step 2. Not part of the test suite: it
 # measures, it does not test.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
-rounds=${ROUNDS:-2}
+rounds=${ROUNDS:-10}
 read -r -a modes <<<"${MODES:-bare orderly telemetry}"
 if [[ ${modes[0]} != bare ]]; then
     echo "MODES must start with bare (the baseline): $MODES" >&2
     exit 1
 fi
-duration=${DURATION:-10s}
+duration=${DURATION:-3s}
 connections=${CONNECTIONS:-32}
 port=${BENCH_PORT:-18080}
 quiet_wait=${QUIET_WAIT:-120}
-admin_port=$((port + 1))
-url="http://127.0.0.1:$port/hello"
+last_port=$((port + 2 * ${#modes[@]} - 1))
 server=target/release/examples/03_bench_server
 
 if ! command -v wrk >/dev/null; then
     echo "wrk not found: apt-get update && apt-get install -y wrk" >&2
     exit 1
 fi
-for p in "$port" "$admin_port"; do
+for p in $(seq "$port" "$last_port"); do
     if ss -Htln "sport = :$p" | grep -q .; then
-        echo "port $p is in use; pick another with BENCH_PORT=..." >&2
+        echo "port $p is in use (the servers take $port to $last_port); pick another with BENCH_PORT=..." >&2
         exit 1
     fi
 done
@@ -72,36 +74,38 @@ else
 fi
 
 scratch=$(mktemp -d)
-server_pid=
 cleanup() {
-    if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+    for pid in "${all_pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     rm -rf "$scratch"
 }
 trap cleanup EXIT
 
-# Starts the server in mode $1 (under the command in $2..., if any) and waits (at most 20 s)
-# until it answers.
+# Starts the server in mode $1 on port $2 (admin port $2 + 1), under the command in $3..., if
+# any; waits (at most 20 s) until it answers. Sets server_pid; adds it to all_pids.
+all_pids=()
 start_server() {
-    local mode=$1
-    shift
-    PORT=$port ADMIN_PORT=$admin_port SHUTDOWN_DELAY=0s \
+    local mode=$1 on=$2
+    shift 2
+    PORT=$on ADMIN_PORT=$((on + 1)) SHUTDOWN_DELAY=0s \
         "${on_server[@]}" "$@" "$server" "$mode" >/dev/null 2>"$scratch/$mode.err" &
     server_pid=$!
+    all_pids+=("$server_pid")
     for _ in $(seq 200); do
-        if curl -sf -o /dev/null --max-time 1 "$url"; then return; fi
+        if curl -sf -o /dev/null --max-time 1 "$(url_of "$on")"; then return; fi
         if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
         sleep 0.1
     done
-    echo "the $mode server did not answer $url:" >&2
+    echo "the $mode server did not answer $(url_of "$on"):" >&2
     cat "$scratch/$mode.err" >&2
     exit 1
 }
 
 stop_server() {
-    kill -TERM "$server_pid"
-    wait "$server_pid" || true # the bare server dies of SIGTERM (143)
-    server_pid=
+    kill -TERM "$1"
+    wait "$1" || true # the bare server dies of SIGTERM (143)
 }
+
+url_of() { echo "http://127.0.0.1:$1/hello"; }
 
 # CPU time in clock ticks: of the machine (busy, total), of one process, and of this script's
 # waited-for children (wrk).
@@ -129,24 +133,22 @@ wait_quiet() {
     done
 }
 
+# Loads the server on port $2 for $1.
 load() {
-    timeout 120 "${on_client[@]}" wrk -t1 -c"$connections" -d"$1" --latency "$url"
+    timeout 120 "${on_client[@]}" wrk -t1 -c"$connections" -d"$1" --latency "$(url_of "$2")"
 }
 
 # One measured run of the server in mode $2, as run number $1: appends "run mode requests/s p50
 # p99 errors server-CPU% CPU/request-us others%" to $results.
 measure() {
-    local busy0 total0 busy1 total1 server0 server1 wrk0 wrk1
-    start_server "$2"
-    load 2s >/dev/null
+    local busy0 total0 busy1 total1 server0 server1 wrk0 wrk1 pid=${pids[$2]}
     read -r busy0 total0 < <(machine_cpu)
-    server0=$(process_cpu "$server_pid")
+    server0=$(process_cpu "$pid")
     wrk0=$(children_cpu)
-    load "$duration" >"$scratch/wrk.out"
+    load "$duration" "${ports[$2]}" >"$scratch/wrk.out"
     read -r busy1 total1 < <(machine_cpu)
-    server1=$(process_cpu "$server_pid")
+    server1=$(process_cpu "$pid")
     wrk1=$(children_cpu)
-    stop_server
     # wrk: "123456 requests in 10.00s, ...", "Requests/sec: 12345.67", "50%  1.23ms",
     # "Non-2xx or 3xx responses: 3", "Socket errors: connect 0, read 0, write 0, timeout 0".
     # The server's CPU time per request depends little on how much CPU others took.
@@ -169,18 +171,30 @@ measure() {
 }
 
 echo
-echo "==> throughput: wrk -t1 -c$connections -d$duration --latency $url; $pinning"
-echo "    modes: ${modes[*]}; ACCESS_LOG=${ACCESS_LOG:-(default)}"
+echo "==> throughput: wrk -t1 -c$connections -d$duration --latency; $pinning"
+echo "    modes: ${modes[*]}, all started at once, each on its own port; ACCESS_LOG=${ACCESS_LOG:-(default)}"
+# Every server runs throughout, and the load goes to each in turn: the runs of one round are
+# seconds apart, with no start in between. This VM's speed drifts by tens of per cent from one
+# minute to the next (other guests on its host); short alternating runs see the same drift.
+declare -A pids ports
+next_port=$port
+for mode in "${modes[@]}"; do
+    start_server "$mode" "$next_port"
+    pids[$mode]=$server_pid
+    ports[$mode]=$next_port
+    next_port=$((next_port + 2))
+    load 2s "${ports[$mode]}" >/dev/null
+done
 echo "    load before: $(uptime)"
 results="$scratch/results"
 run=0
 for _ in $(seq "$rounds"); do
+    wait_quiet
     for mode in "${modes[@]}"; do
         run=$((run + 1))
         # A run during which others took more than 10 % of a core is measured again (twice at
         # most): other benchmarks on the machine alternate too, and could fall on one mode only.
         for attempt in 1 2 3; do
-            wait_quiet
             measure "$run" "$mode"
             others=$(awk '{ print $9 }' "$scratch/run")
             if ((others <= 10)) || ((attempt == 3)); then break; fi
@@ -190,6 +204,7 @@ for _ in $(seq "$rounds"); do
     done
 done
 echo "    load after:  $(uptime)"
+for mode in "${modes[@]}"; do stop_server "${pids[$mode]}"; done
 
 echo
 awk '
@@ -205,6 +220,7 @@ awk '
         else {
             if (!($2 in seen)) { seen[$2] = 1; order[++modes] = $2 }
             by_rps[$2] = by_rps[$2] sprintf(" %.1f %%", 100 * $3 / bare_rps)
+            ratio[$2, ++rounds[$2]] = 100 * $3 / bare_rps
             by_cpu[$2] = by_cpu[$2] sprintf(" %.1f %%", 100 * bare_cpu / $8)
         }
         rps_sum[$2] += $3; cpu_sum[$2] += $8; n[$2]++
@@ -218,6 +234,13 @@ awk '
             print m " / bare (same round), requests/s:" by_rps[m] "; CPU per request (bare / " m "):" by_cpu[m]
             printf "mean requests/s: bare %.0f, %s %.0f; %s / bare = %.1f %% (target >= 95 %%)\n",
                 bare, m, rps_sum[m] / n[m], m, 100 * rps_sum[m] / n[m] / bare
+            k = rounds[m]
+            for (a = 1; a <= k; a++) sorted[a] = ratio[m, a]
+            for (a = 2; a <= k; a++) for (b = a; b > 1 && sorted[b - 1] > sorted[b]; b--) {
+                t = sorted[b]; sorted[b] = sorted[b - 1]; sorted[b - 1] = t
+            }
+            median = (k % 2) ? sorted[(k + 1) / 2] : (sorted[k / 2] + sorted[k / 2 + 1]) / 2
+            printf "median of the same-round ratios: %s / bare = %.1f %% (%d rounds)\n", m, median, k
             printf "mean CPU per request: bare %.2f us, %s %.2f us; bare / %s = %.1f %%\n",
                 bare_c, m, cpu_sum[m] / n[m], m, 100 * bare_c / (cpu_sum[m] / n[m])
         }
@@ -230,12 +253,13 @@ echo "==> user-space instructions per request (callgrind: the same on a busy mac
 if command -v valgrind >/dev/null; then
     declare -A per_request
     for mode in "${modes[@]}"; do
-        start_server "$mode" valgrind --tool=callgrind --callgrind-out-file="$scratch/callgrind.$mode"
-        load 2s >/dev/null
+        start_server "$mode" "$port" valgrind --tool=callgrind \
+            --callgrind-out-file="$scratch/callgrind.$mode"
+        load 2s "$port" >/dev/null
         callgrind_control --zero "$server_pid" >/dev/null 2>&1
-        load 5s >"$scratch/wrk.out"
+        load 5s "$port" >"$scratch/wrk.out"
         callgrind_control --dump "$server_pid" >/dev/null 2>&1
-        stop_server
+        stop_server "$server_pid"
         requests=$(awk '/ requests in / { print $1 }' "$scratch/wrk.out")
         instructions=$(callgrind_annotate "$scratch/callgrind.$mode.1" |
             awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
