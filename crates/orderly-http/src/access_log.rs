@@ -78,6 +78,20 @@ macro_rules! access_event {
 }
 
 impl AccessLog {
+    /// Whether a line written now would be recorded: the log is on, and the subscriber takes
+    /// events of its level for its target.
+    pub(crate) fn enabled(self) -> bool {
+        match self {
+            AccessLog::Info => {
+                tracing::enabled!(target: "orderly_http::access", tracing::Level::INFO)
+            }
+            AccessLog::Debug => {
+                tracing::enabled!(target: "orderly_http::access", tracing::Level::DEBUG)
+            }
+            AccessLog::Off => false,
+        }
+    }
+
     /// Writes `entry` at this level.
     pub(crate) fn write(self, entry: &Entry<'_>) {
         match self {

@@ -40,8 +40,9 @@ pub(crate) struct Flight {
     /// Its connection's, with what the listener's requests share (the drain signal, the
     /// in-flight list, the instruments).
     pub(crate) peer: Arc<Peer>,
-    /// Its id; `None` on the admin listener, which records nothing.
-    pub(crate) request_id: Option<RequestId>,
+    /// Its id: the client's from the start; one the server makes only when something asks
+    /// for it ([`Flight::request_id`]).
+    request_id: OnceLock<RequestId>,
 }
 
 /// The request's [`Flight`], in its extensions: the one extension the server adds, read by the
@@ -64,7 +65,7 @@ impl Flight {
         method: Method,
         path: &str,
         peer: Arc<Peer>,
-        request_id: Option<RequestId>,
+        client_id: Option<RequestId>,
         route: Option<Arc<Route>>,
     ) -> Self {
         Self {
@@ -73,8 +74,20 @@ impl Flight {
             start: Instant::now(),
             route: route.map_or_else(OnceLock::new, OnceLock::from),
             peer,
-            request_id,
+            request_id: client_id.map_or_else(OnceLock::new, OnceLock::from),
         }
+    }
+
+    /// Its id, made now if the client sent none and nothing asked before; `None` on the admin
+    /// listener, which records nothing.
+    pub(crate) fn request_id(&self) -> Option<&RequestId> {
+        self.peer.listener.recording.as_ref()?;
+        Some(self.request_id.get_or_init(RequestId::generate))
+    }
+
+    /// Its id if it has one yet: the client's, or one something asked for.
+    pub(crate) fn request_id_if_any(&self) -> Option<&RequestId> {
+        self.request_id.get()
     }
 
     /// The axum route it matched, once routed.

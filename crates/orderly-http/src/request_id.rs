@@ -70,7 +70,7 @@ impl RequestId {
     /// assert_eq!(log_line(&http::Request::new(axum::body::Body::empty())), "a request from elsewhere");
     /// ```
     pub fn from_extensions(extensions: &Extensions) -> Option<RequestId> {
-        Served::of(extensions)?.request_id.clone()
+        Served::of(extensions)?.request_id().cloned()
     }
 
     /// The id.
@@ -84,8 +84,8 @@ impl RequestId {
         &self.0
     }
 
-    /// The client's id from `headers` if it is acceptable, otherwise a fresh one.
-    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+    /// The client's id from `headers`, if it is acceptable.
+    pub(crate) fn from_client(headers: &HeaderMap) -> Option<Self> {
         let value = if headers.len() <= SCAN {
             // A request has a few headers; comparing their names (most are standard ones, an
             // enum compared in one instruction) costs less than hashing ours to look it up.
@@ -97,10 +97,10 @@ impl RequestId {
         };
         // A copy: the request's value shares the buffer hyper reads the connection into (see
         // `Flight::path`).
-        let client = value
+        value
             .filter(|value| acceptable(value.as_bytes()))
-            .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok());
-        Self(client.unwrap_or_else(generated))
+            .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok())
+            .map(Self)
     }
 }
 
@@ -199,7 +199,7 @@ mod tests {
     }
 
     fn id_of(headers: &HeaderMap) -> String {
-        RequestId::from_headers(headers).to_string()
+        RequestId::from_client(headers).unwrap().to_string()
     }
 
     fn is_generated(id: &str) -> bool {
@@ -238,18 +238,17 @@ mod tests {
     }
 
     #[test]
-    fn replaces_a_missing_empty_long_or_unprintable_id() {
-        let generated = |headers: &HeaderMap| {
-            let id = RequestId::from_headers(headers);
-            assert!(is_generated(id.as_str()), "{id}");
-            assert_eq!(id.header_value(), id.to_string().as_str());
-        };
-        generated(&HeaderMap::new());
-        generated(&with(b""));
-        generated(&with("x".repeat(MAX_LEN + 1).as_bytes()));
-        generated(&with(b"two words"));
-        generated(&with(b"tab\there"));
-        generated(&with("caf\u{e9}".as_bytes()));
+    fn refuses_a_missing_empty_long_or_unprintable_id() {
+        for headers in [
+            HeaderMap::new(),
+            with(b""),
+            with("x".repeat(MAX_LEN + 1).as_bytes()),
+            with(b"two words"),
+            with(b"tab\there"),
+            with("caf\u{e9}".as_bytes()),
+        ] {
+            assert_eq!(RequestId::from_client(&headers), None, "{headers:?}");
+        }
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub(crate) enum Observe {
     On {
         /// The access log's level.
         access_log: AccessLog,
+        /// Whether every response carries a request id, even one nothing recorded.
+        id_on_every_response: bool,
     },
     /// Only the in-flight list every drain needs (the admin listener: probes and scrapes are
     /// not traffic).
@@ -100,7 +102,7 @@ pub(crate) struct Handler<S> {
 #[derive(Debug)]
 pub(crate) struct Listener {
     /// What the server records; `None` for [`Observe::Off`].
-    recording: Option<Recording>,
+    pub(crate) recording: Option<Recording>,
     pub(crate) in_flight: Arc<InFlight>,
     pub(crate) shutdown: Shutdown,
 }
@@ -177,14 +179,19 @@ impl Peer {
 #[derive(Debug)]
 pub(crate) struct Recording {
     access_log: AccessLog,
+    id_on_every_response: bool,
     instruments: Instruments,
 }
 
 impl Listener {
     pub(crate) fn new(observe: Observe, in_flight: Arc<InFlight>, shutdown: Shutdown) -> Self {
         let recording = match observe {
-            Observe::On { access_log } => Some(Recording {
+            Observe::On {
                 access_log,
+                id_on_every_response,
+            } => Some(Recording {
+                access_log,
+                id_on_every_response,
                 instruments: Instruments::register(),
             }),
             Observe::Off => None,
@@ -237,9 +244,9 @@ where
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         self.peer.clock.request(request.version());
-        let request_id = self.peer.listener.recording.as_ref().map(|recording| {
+        let client_id = self.peer.listener.recording.as_ref().and_then(|recording| {
             recording.instruments.entered();
-            RequestId::from_headers(request.headers())
+            RequestId::from_client(request.headers())
         });
         // A static route seen before: the router without the layer, the route known.
         let (service, route, learn) = match &self.known {
@@ -253,7 +260,7 @@ where
             request.method().clone(),
             request.uri().path(),
             self.peer.clone(),
-            request_id,
+            client_id,
             route,
         ));
         let exchange = Exchange {
@@ -426,16 +433,29 @@ struct Exchange {
 const NO_RESPONSE: u16 = 499;
 
 impl Exchange {
-    /// The response to send: with the request id, and a body that ends the exchange.
+    /// The response to send: with the request id if it has one, and a body that ends the
+    /// exchange.
     fn respond(mut self, mut response: Response<Body>) -> Response<Tracked> {
         self.status = Some(response.status());
+        let flight = self.guard.flight();
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            self.guard.flight().peer.begin_upgrade(&self.guard);
+            flight.peer.begin_upgrade(&self.guard);
         }
-        if let Some(id) = &self.guard.flight().request_id {
-            response
-                .headers_mut()
-                .insert(REQUEST_ID, id.header_value().clone());
+        if let Some(recording) = &flight.peer.listener.recording {
+            let id = match flight.request_id_if_any() {
+                // The client's, or one the handler asked for.
+                Some(id) => Some(id),
+                // One made now, if the access log will write it (or every response gets one).
+                None if recording.id_on_every_response || recording.access_log.enabled() => {
+                    flight.request_id()
+                }
+                None => None,
+            };
+            if let Some(id) = id {
+                response
+                    .headers_mut()
+                    .insert(REQUEST_ID, id.header_value().clone());
+            }
         }
         response.map(|body| Tracked {
             body,
@@ -449,9 +469,7 @@ impl Drop for Exchange {
         let flight = self.guard.flight();
         let now = Instant::now();
         flight.peer.clock.response_ended(now);
-        let (Some(recording), Some(request_id)) =
-            (&flight.peer.listener.recording, &flight.request_id)
-        else {
+        let Some(recording) = &flight.peer.listener.recording else {
             return;
         };
         let duration = now.saturating_duration_since(flight.start);
@@ -463,6 +481,12 @@ impl Drop for Exchange {
         recording
             .instruments
             .ended(route, &flight.method, status, duration);
+        if !recording.access_log.enabled() {
+            return;
+        }
+        let Some(request_id) = flight.request_id() else {
+            return;
+        };
         recording.access_log.write(&Entry {
             method: flight.method.as_str(),
             route: &route.name,

@@ -75,9 +75,25 @@ async fn a_missing_or_unacceptable_request_id_is_replaced_by_a_fresh_one() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 4, "every request gets its own id: {seen:?}");
-    // Every response carries one, not only those of handlers that asked for it.
+    // No handler asked and no access log writes it (no subscriber here): an id would lead
+    // nowhere, so none is made.
     let fast = fetch(addr, "/fast").await;
-    assert!(is_generated(fast.header("x-request-id").unwrap()));
+    assert_eq!(fast.status, 200);
+    assert_eq!(fast.header("x-request-id"), None);
+    let report = unhung(app.running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
+#[tokio::test]
+async fn every_response_carries_an_id_when_the_server_is_told_to() {
+    let app = start(|s| s.request_id_on_every_response(true), |b| b).await;
+    let addr = app.http.local_addr();
+    let (one, two) = (fetch(addr, "/fast").await, fetch(addr, "/fast").await);
+    let ids = [one.header("x-request-id"), two.header("x-request-id")];
+    assert!(ids.iter().all(|id| id.is_some_and(is_generated)), "{ids:?}");
+    assert_ne!(ids[0], ids[1]);
+    let kept = fetch_with(addr, "/fast", &["X-Request-Id: mine"]).await;
+    assert_eq!(kept.header("x-request-id"), Some("mine"));
     let report = unhung(app.running.stop()).await;
     assert!(report.is_clean(), "{}", report.summary());
 }
@@ -89,7 +105,8 @@ fn each_request_is_written_once_to_the_access_log_with_its_fields() {
         let addr = app.http.local_addr();
         let reply = fetch_with(addr, "/items/7?token=secret", &["X-Request-Id: abc-1"]).await;
         assert_eq!(reply.body, "item 7");
-        assert_eq!(fetch(addr, "/nowhere").await.status, 404);
+        let nowhere_reply = fetch(addr, "/nowhere").await;
+        assert_eq!(nowhere_reply.status, 404);
         // The admin listener's requests are not in the access log.
         assert_eq!(fetch(app.admin, "/readyz").await.status, 200);
         idle(&app.http).await;
@@ -116,7 +133,10 @@ fn each_request_is_written_once_to_the_access_log_with_its_fields() {
         assert_eq!(nowhere["route"], "unmatched");
         assert_eq!(nowhere["path"], "/nowhere");
         assert_eq!(nowhere["status"], 404);
-        assert!(is_generated(nowhere["request_id"].as_str().unwrap()));
+        // The log writes it, so the response carries it: the client can quote the line.
+        let logged_id = nowhere["request_id"].as_str().unwrap();
+        assert!(is_generated(logged_id), "{logged_id}");
+        assert_eq!(nowhere_reply.header("x-request-id"), Some(logged_id));
 
         let report = unhung(app.running.stop()).await;
         assert!(report.is_clean(), "{}", report.summary());

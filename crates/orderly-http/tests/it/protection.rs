@@ -152,10 +152,11 @@ async fn a_service_never_ready_within_the_request_timeout_gets_503() {
     );
     let running = builder.build().unwrap().start().await.unwrap();
     let server = running.resource(http).unwrap();
-    let reply = crate::support::fetch(server.local_addr(), "/").await;
+    let reply =
+        crate::support::fetch_with(server.local_addr(), "/", &["X-Request-Id: slow-1"]).await;
     assert_eq!(reply.status, 503);
     assert!(reply.body.contains("request timeout"), "{}", reply.body);
-    assert!(reply.header("x-request-id").is_some());
+    assert_eq!(reply.header("x-request-id"), Some("slow-1"));
     assert_eq!(server.in_flight(), 0);
     let report = unhung(running.stop()).await;
     assert!(report.is_clean(), "{}", report.summary());
