@@ -6,7 +6,7 @@
 //! with a few atomic operations: no label is allocated or hashed, and the recorder's registry
 //! is not searched.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use http::Method;
@@ -84,9 +84,14 @@ impl Instruments {
     }
 }
 
-/// The metrics of one route, one set of handles per method and status seen.
+/// The metrics of one route, one set of handles per method and status seen. The first set
+/// registered (most often the route's usual answer, such as `GET` and `200`) is found without
+/// a lock; the others behind a read lock.
 #[derive(Debug, Default)]
-pub(crate) struct RouteKeys(RwLock<Vec<Arc<Handles>>>);
+pub(crate) struct RouteKeys {
+    first: OnceLock<Arc<Handles>>,
+    others: RwLock<Vec<Arc<Handles>>>,
+}
 
 /// The handles of the metrics of one route, method and status.
 #[derive(Debug)]
@@ -116,14 +121,21 @@ impl RouteKeys {
     ) -> T {
         let method = method_label(method);
         let matches = |h: &&Arc<Handles>| h.status == status && h.method == method;
+        if let Some(handles) = self.first.get().filter(matches) {
+            return f(handles);
+        }
         {
-            let all = self.0.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(handles) = all.iter().find(matches) {
+            let others = self.others.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(handles) = others.iter().find(matches) {
                 return f(handles);
             }
         }
-        let mut all = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(handles) = all.iter().find(matches) {
+        let mut others = self.others.write().unwrap_or_else(PoisonError::into_inner);
+        // Registered meanwhile by another request?
+        if let Some(handles) = self.first.get().filter(matches) {
+            return f(handles);
+        }
+        if let Some(handles) = others.iter().find(matches) {
             return f(handles);
         }
         let labels = vec![
@@ -133,21 +145,25 @@ impl RouteKeys {
         ];
         let requests = Key::from_parts(REQUESTS, labels.clone());
         let duration = Key::from_parts(DURATION, labels);
-        let handles = metrics::with_recorder(|recorder| Handles {
+        let handles = Arc::new(metrics::with_recorder(|recorder| Handles {
             method,
             status,
             requests: recorder.register_counter(&requests, &METADATA),
             duration: recorder.register_histogram(&duration, &METADATA),
-        });
+        }));
         let result = f(&handles);
-        all.push(Arc::new(handles));
+        // The first set goes in the slot (set only here, under the write lock).
+        if let Err(handles) = self.first.set(handles) {
+            others.push(handles);
+        }
         result
     }
 
     /// How many sets of handles it holds.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
+        let others = self.others.read().unwrap_or_else(PoisonError::into_inner);
+        usize::from(self.first.get().is_some()) + others.len()
     }
 }
 

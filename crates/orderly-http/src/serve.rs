@@ -5,6 +5,7 @@
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -74,6 +75,7 @@ where
     S: HttpService,
 {
     let in_flight = Arc::new(InFlight::default());
+    let begun = Arc::new(Begun::default());
     let (connections_tx, connections) = watch::channel(0);
     let serving = Serving {
         draining: draining.clone(),
@@ -84,12 +86,17 @@ where
     let handler = Handler::new(
         service,
         limits,
-        Listener::new(observe, in_flight.clone(), Shutdown::new(draining.clone())),
+        Listener::new(
+            observe,
+            in_flight.clone(),
+            Shutdown::new(begun.token.clone()),
+        ),
     );
     let accept = Accept {
         listener,
         limits,
         draining,
+        begun,
         cut: serving.cut.clone(),
         connections: connections_tx,
     };
@@ -138,7 +145,10 @@ impl Serving {
 struct Accept {
     listener: TcpListener,
     limits: Limits,
+    /// Asks the listener to drain.
     draining: CancellationToken,
+    /// Tells its connections and their handlers that draining has begun.
+    begun: Arc<Begun>,
     cut: CancellationToken,
     connections: watch::Sender<usize>,
 }
@@ -179,7 +189,7 @@ impl Accept {
                             io,
                             handler,
                             self.limits.header_read_timeout,
-                            self.draining.clone(),
+                            self.begun.clone(),
                         );
                         connections.spawn(connection);
                         self.connections.send_replace(connections.len());
@@ -195,6 +205,7 @@ impl Accept {
                 }
             }
         }
+        self.begun.begin();
         // Stop accepting: connections in the backlog are refused from here on.
         drop(self.listener);
         let drained = async {
@@ -229,7 +240,7 @@ fn serve_one<S>(
     io: Io,
     handler: Handler<S>,
     header_read_timeout: Duration,
-    draining: CancellationToken,
+    draining: Arc<Begun>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static
 where
     S: HttpService,
@@ -240,17 +251,18 @@ where
     async move {
         let connection = builder.serve_connection_with_upgrades(io, handler);
         tokio::pin!(connection);
-        let signal = draining.cancelled();
+        let signal = draining.token.cancelled();
         tokio::pin!(signal);
         let mut registered = false;
         let served = poll_fn(|cx| {
             // Draining first: a handler woken by the same signal must not answer before hyper
             // knows to send `Connection: close`. The signal's future is polled once, to
-            // register this task's waker; after that, a flag read tells whether it fired (a
-            // poll of the future would lock its waiter list each time the connection wakes).
-            // This future is polled by one task only, the one the signal wakes.
+            // register this task's waker; after that, the flag tells whether it fired (a poll
+            // of the future, or the token's `is_cancelled`, would lock a mutex each time the
+            // connection wakes). This future is polled by one task only, the one the signal
+            // wakes.
             let fired = if registered {
-                draining.is_cancelled()
+                draining.has_begun()
             } else {
                 registered = true;
                 signal.as_mut().poll(cx).is_ready()
@@ -280,6 +292,27 @@ where
                 "connection closed: no request head within the header-read timeout"
             ),
         }
+    }
+}
+
+/// Draining has begun, as a listener's connections and handlers see it: a flag each connection
+/// reads when it wakes, set before the token that wakes the connections and fires the handlers'
+/// [`Shutdown`] signals is cancelled. So whatever a handler does on its signal, its connection
+/// sees the flag when it next runs.
+#[derive(Debug, Default)]
+struct Begun {
+    flag: AtomicBool,
+    token: CancellationToken,
+}
+
+impl Begun {
+    fn begin(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    fn has_begun(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
     }
 }
 
