@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run -p orderly-http --example 01_hello
-//! curl -i localhost:8080/hello/ada    # hello, ada (and its x-request-id)
+//! curl -i localhost:8080/hello/ada    # hello, ada
+//! curl -i -H 'X-Request-Id: a1' localhost:8080/hello/ada   # … and x-request-id: a1
 //! curl localhost:9090/readyz          # ready
 //! curl localhost:9090/status          # JSON
 //! curl localhost:9090/metrics         # lifecycle and HTTP metrics

@@ -59,9 +59,11 @@
 //!   `HELP` lines) to the recorder installed at its start and registers them with it once
 //!   (a route's series the first time it sees a method and status), so that a request only
 //!   updates the handles: a few atomic operations.
-//! - **Request ids**: the client's `x-request-id` if sensible, a fresh one otherwise; in the
-//!   response header, to the handler (the [`RequestId`] extractor, or
-//!   [`RequestId::from_extensions`] in any tower service) and in the access log.
+//! - **Request ids**: the client's `x-request-id` if sensible, a fresh one otherwise, made when
+//!   something records it: the handler (the [`RequestId`] extractor, or
+//!   [`RequestId::from_extensions`] in any tower service) or the access log. The response
+//!   carries the id when the request has one, or on every response with
+//!   [`HttpServer::request_id_on_every_response`].
 //! - **An access log** through `tracing`: one event per request, target
 //!   `orderly_http::access`, at DEBUG by default (so no line per request under the usual INFO
 //!   filter); see [`AccessLog`].
@@ -74,13 +76,14 @@
 //! `benches/README.md`), with keep-alive (`wrk -t1 -c32`), the same router behind bare hyper
 //! and behind [`HttpServer`] at its defaults (the access log at DEBUG, so no line per request
 //! under an INFO filter), with `orderly-telemetry`'s `Logs` and `Metrics` (request metrics into
-//! Prometheus). User-space instructions per request: 12,248 for bare hyper, 15,668 for
-//! `HttpServer`; an access-log line at INFO adds about 5,000 through `Logs`. By requests/s,
-//! `HttpServer` served 87.8 % of bare hyper's in the last run (90.9 % without a metrics
-//! recorder) and 86.9–96.0 % in the runs before, whose single rounds spread from 70 to 124 %:
-//! the SPEC target (≥ 95 %) is not met yet. With one request in flight for 500 ms at SIGTERM
-//! and no shutdown delay, the process exited about 2.8 ms after the request's 500 ms (median
-//! of 20 runs; target ≤ 20 ms), the response a 200 with `Connection: close`.
+//! Prometheus). User-space instructions per request: 12,081 for bare hyper, 14,772 for
+//! `HttpServer` (14,335 without a metrics recorder); an access-log line at INFO adds about
+//! 5,000 through `Logs`. By requests/s, over 40 rounds with both servers up and the load
+//! alternating between them, `HttpServer` served a median 90.7 % of bare hyper's per round
+//! (92.2 % without a recorder): the SPEC target (≥ 95 %) is not met yet. With one request in
+//! flight for 500 ms at SIGTERM and no shutdown delay, the process exited about 2.6 ms after
+//! the request's 500 ms (median of 20 runs; target ≤ 20 ms), the response a 200 with
+//! `Connection: close`.
 
 mod access_log;
 mod admin;

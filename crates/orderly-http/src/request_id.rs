@@ -31,9 +31,13 @@ const SCAN: usize = 16;
 /// of about one in 10¹⁸ per pair of requests.
 ///
 /// [`HttpServer`](crate::HttpServer) keeps it with the request, where any tower service finds
-/// it ([`RequestId::from_extensions`]`(request.extensions())`), sends it back in the response's
-/// `x-request-id` header and writes it to the access log. In axum it is an extractor, to pass
-/// on to the services a handler calls:
+/// it ([`RequestId::from_extensions`]`(request.extensions())`), writes it to the access log and
+/// sends it back in the response's `x-request-id` header. A fresh id is made only when
+/// something asks for it: a handler (before its response, for the response to carry it) or
+/// the access log, when its level is enabled; a response whose request has no id carries none,
+/// unless the server was told to put one on every response
+/// ([`HttpServer::request_id_on_every_response`](crate::HttpServer::request_id_on_every_response)).
+/// In axum it is an extractor, to pass on to the services a handler calls:
 ///
 /// ```
 /// use orderly_http::RequestId;
