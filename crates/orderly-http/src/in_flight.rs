@@ -37,8 +37,8 @@ pub(crate) struct Flight {
     /// When its head was read.
     pub(crate) start: Instant,
     /// Its route, if the server knew it before routing (a static path seen before). Kept
-    /// apart from `found_route` as `OnceLock::from` goes through the lock's slow path (about
-    /// 80 instructions); so with `client_id` and `made_id`.
+    /// apart from `found_route` because `OnceLock::from` goes through the lock's slow path
+    /// (about 50 instructions); the same goes for `client_id` and `made_id`.
     known_route: Option<Arc<Route>>,
     /// The route the route layer found, otherwise.
     found_route: OnceLock<Arc<Route>>,

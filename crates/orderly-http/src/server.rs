@@ -136,7 +136,7 @@ impl<D, S> HttpServer<D, S> {
     /// carries one when its request has an id something recorded: the client's, one the
     /// handler asked for ([`RequestId`](crate::RequestId)) before its response, or one the
     /// access log will write. A response whose id nothing recorded would carry a number that
-    /// leads nowhere, and making it costs about 4 % of the requests a small handler serves
+    /// leads nowhere, and making it costs about 3 % of the requests/s a small handler serves
     /// (`benches/README.md`).
     pub fn request_id_on_every_response(mut self, every: bool) -> Self {
         self.id_on_every_response = every;
