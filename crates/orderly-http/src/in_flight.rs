@@ -29,11 +29,11 @@ const SHARDS: usize = 8;
 #[derive(Debug)]
 pub(crate) struct Flight {
     pub(crate) method: Method,
-    /// The path the client asked for: a copy, not the request's `Uri`, which shares the buffer
-    /// hyper reads the connection into. Holding it until the response body is sent would keep
-    /// hyper from reusing that buffer for the next request (8 KiB allocated per request, the
-    /// largest single cost the server used to add).
-    pub(crate) path: Box<str>,
+    /// The path the client asked for, unless it is the name of `known_route`: a copy, not the
+    /// request's `Uri`, which shares the buffer hyper reads the connection into. Holding it
+    /// until the response body is sent would keep hyper from reusing that buffer for the next
+    /// request (8 KiB allocated per request, the largest single cost the server used to add).
+    path: Option<Box<str>>,
     /// When its head was read.
     pub(crate) start: Instant,
     /// Its route, if the server knew it before routing (a static path seen before). Kept
@@ -76,7 +76,8 @@ impl Flight {
     ) -> Self {
         Self {
             method,
-            path: path.into(),
+            // A static route's name is its path: no copy needed.
+            path: route.is_none().then(|| path.into()),
             start: Instant::now(),
             known_route: route,
             found_route: OnceLock::new(),
@@ -100,6 +101,15 @@ impl Flight {
         self.client_id.as_ref().or_else(|| self.made_id.get())
     }
 
+    /// The path the client asked for (without the query).
+    pub(crate) fn path(&self) -> &str {
+        match (&self.path, &self.known_route) {
+            (Some(path), _) => path,
+            (None, Some(route)) => &route.name,
+            (None, None) => "",
+        }
+    }
+
     /// The axum route it matched, once routed.
     pub(crate) fn route(&self) -> Option<&Arc<Route>> {
         self.known_route.as_ref().or_else(|| self.found_route.get())
@@ -117,7 +127,7 @@ impl Flight {
         match self.route() {
             Some(route) => format!("{} {}", self.method, route.name),
             None => {
-                let path = &*self.path;
+                let path = self.path();
                 let mut end = path.len().min(MAX_PATH);
                 while !path.is_char_boundary(end) {
                     end -= 1;

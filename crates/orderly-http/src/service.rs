@@ -475,7 +475,7 @@ impl Drop for Exchange {
         let duration = now.saturating_duration_since(flight.start);
         let status = self.status.map_or(NO_RESPONSE, |s| s.as_u16());
         if let (Some(known), Some(route)) = (&self.learn, flight.route()) {
-            known.learn(&flight.path, route);
+            known.learn(flight.path(), route);
         }
         let route = flight.route().unwrap_or(&recording.instruments.unmatched);
         recording
@@ -490,7 +490,7 @@ impl Drop for Exchange {
         recording.access_log.write(&Entry {
             method: flight.method.as_str(),
             route: &route.name,
-            path: &flight.path,
+            path: flight.path(),
             status,
             duration,
             bytes: self.bytes,

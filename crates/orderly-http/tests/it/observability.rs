@@ -143,6 +143,31 @@ fn each_request_is_written_once_to_the_access_log_with_its_fields() {
     });
 }
 
+/// A static route's later requests skip the route layer (the server knows their route by
+/// their path); their lines are the same as the first one's.
+#[test]
+fn requests_to_a_static_route_seen_before_are_logged_alike() {
+    recorded(|recorded| async move {
+        let app = start(|s| s, |b| b).await;
+        let addr = app.http.local_addr();
+        for _ in 0..3 {
+            assert_eq!(fetch(addr, "/fast").await.status, 200);
+        }
+        idle(&app.http).await;
+        let log = recorded.access_log();
+        assert_eq!(log.len(), 3, "{log:#?}");
+        for line in &log {
+            let fields = &line["fields"];
+            assert_eq!(
+                (&fields["route"], &fields["path"]),
+                (&"/fast".into(), &"/fast".into())
+            );
+        }
+        let report = unhung(app.running.stop()).await;
+        assert!(report.is_clean(), "{}", report.summary());
+    });
+}
+
 #[test]
 fn a_request_cut_at_the_drain_deadline_is_logged_with_status_499() {
     recorded(|recorded| async move {
