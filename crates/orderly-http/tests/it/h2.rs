@@ -57,20 +57,27 @@ async fn next(conn: &mut TcpStream) -> Option<Frame> {
     }
 }
 
+/// A HEADERS frame asking for `GET path` on `stream`, ending the stream. HPACK: :method GET,
+/// :scheme http (indexed), :path and :authority (literal, not indexed).
+fn get(stream: u32, path: &str) -> Vec<u8> {
+    let length = u8::try_from(path.len())
+        .ok()
+        .filter(|n| *n < 127)
+        .expect("a path of at most 126 bytes (one HPACK length byte)");
+    let mut block = vec![0x82, 0x86, 0x04, length];
+    block.extend(path.as_bytes());
+    block.extend([0x01, 4]);
+    block.extend(b"test");
+    frame(HEADERS, 0x4 | END_STREAM, stream, &block)
+}
+
 #[tokio::test]
 async fn an_http2_client_gets_goaway_and_its_stream_in_flight_completes() {
     let app = start(|s| s, |b| b).await;
     let mut conn = TcpStream::connect(app.http.local_addr()).await.unwrap();
     conn.write_all(PREFACE).await.unwrap();
     conn.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
-    // HPACK: :method GET, :scheme http (indexed), :path and :authority (literal, not indexed).
-    let mut block = vec![0x82, 0x86, 0x04, 5];
-    block.extend(b"/slow");
-    block.extend([0x01, 4]);
-    block.extend(b"test");
-    conn.write_all(&frame(HEADERS, 0x4 | END_STREAM, 1, &block))
-        .await
-        .unwrap();
+    conn.write_all(&get(1, "/slow")).await.unwrap();
     app.gate.entered.notified().await;
 
     let stop = tokio::spawn(app.running.stop());
@@ -120,13 +127,7 @@ async fn an_http2_connection_quiet_before_its_first_request_is_not_cut() {
     conn.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
     // Three header-read timeouts of silence.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let mut block = vec![0x82, 0x86, 0x04, 5];
-    block.extend(b"/fast");
-    block.extend([0x01, 4]);
-    block.extend(b"test");
-    conn.write_all(&frame(HEADERS, 0x4 | END_STREAM, 1, &block))
-        .await
-        .unwrap();
+    conn.write_all(&get(1, "/fast")).await.unwrap();
     let (mut status, mut body) = (None, Vec::<u8>::new());
     loop {
         let f = next(&mut conn).await.expect("the connection was cut");
