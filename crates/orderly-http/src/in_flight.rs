@@ -1,12 +1,7 @@
-//! The requests in flight: counted, and listed by route when a drain is cut short.
-//!
-//! The list costs no allocation per request (a slot in a slab) and little contention: it is
-//! split in shards, and each connection uses one, so only connections that share a shard and
-//! start or end a request at the same instant ever wait for each other. The report, the only
-//! reader of the list, runs once, at a drain deadline.
+//! The requests in flight: counted, and named by route when a drain is cut short.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use http::Method;
@@ -20,9 +15,6 @@ use crate::service::Peer;
 /// Longest path recorded in the report; longer ones are cut (a report line, not a log of the
 /// input).
 const MAX_PATH: usize = 120;
-
-/// How many shards the list has.
-const SHARDS: usize = 8;
 
 /// One request in flight: what the drain report, the metrics and the access log say about it,
 /// and what its handler can ask for (the [`Shutdown`] signal, the request id).
@@ -140,31 +132,21 @@ impl Flight {
 
 /// The requests in flight. A request is in flight from the moment its head is read until its
 /// response body has been sent or dropped.
-#[derive(Debug)]
+///
+/// They are counted, not listed: the only reader of a list would be the report of a drain cut
+/// at its deadline, and the requests that drain cuts end there, as their connections are
+/// closed. So from the cut on ([`InFlight::cut`]), each request that ends writes its line to
+/// the report as it goes. Upgraded sessions are the exception: the cut does not end them (the
+/// server has no hold on them), so they are listed apart while they last.
+#[derive(Debug, Default)]
 pub(crate) struct InFlight {
     count: AtomicUsize,
-    shards: [Shard; SHARDS],
-}
-
-/// One shard, on a cache line of its own.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Shard(Mutex<Slab<Arc<Flight>>>);
-
-impl Shard {
-    fn lock(&self) -> MutexGuard<'_, Slab<Arc<Flight>>> {
-        // Nothing panics while holding it; a poisoned list is still a valid list.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Default for InFlight {
-    fn default() -> Self {
-        Self {
-            count: AtomicUsize::new(0),
-            shards: std::array::from_fn(|_| Shard::default()),
-        }
-    }
+    /// Set at the drain deadline.
+    cutting: AtomicBool,
+    /// The requests that ended after it: `METHOD /route` lines.
+    cut: Mutex<Vec<String>>,
+    /// The upgraded sessions still open.
+    upgraded: Mutex<Slab<Arc<Flight>>>,
 }
 
 impl InFlight {
@@ -173,13 +155,20 @@ impl InFlight {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// The routes in flight and how many requests each, busiest first.
-    pub(crate) fn snapshot(&self) -> Vec<(String, usize)> {
+    /// The drain's deadline has come: the requests that end from now on were cut.
+    pub(crate) fn cut(&self) {
+        self.cutting.store(true, Ordering::SeqCst);
+    }
+
+    /// The routes of the requests cut since [`cut`](Self::cut), and of the upgraded sessions
+    /// still open, with how many requests each, busiest first.
+    pub(crate) fn report(&self) -> Vec<(String, usize)> {
         let mut routes: HashMap<String, usize> = HashMap::new();
-        for shard in &self.shards {
-            for (_, flight) in shard.lock().iter() {
-                *routes.entry(flight.report_line()).or_default() += 1;
-            }
+        for line in lock(&self.cut).drain(..) {
+            *routes.entry(line).or_default() += 1;
+        }
+        for (_, flight) in lock(&self.upgraded).iter() {
+            *routes.entry(flight.report_line()).or_default() += 1;
         }
         let mut routes: Vec<(String, usize)> = routes.into_iter().collect();
         routes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -187,28 +176,27 @@ impl InFlight {
     }
 }
 
+/// Nothing panics while holding these locks; a poisoned list is still a valid list.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// One request in flight; dropping it ends the request.
 #[derive(Debug)]
 pub(crate) struct Guard {
-    shard: usize,
-    key: usize,
     flight: Arc<Flight>,
 }
 
 impl Guard {
-    /// Records `flight` in its listener's list (in its connection's shard); it stays in flight
-    /// until the guard is dropped.
+    /// Counts `flight` in its listener's requests in flight until the guard is dropped.
     pub(crate) fn enter(flight: Arc<Flight>) -> Guard {
-        let registry = &flight.peer.listener.in_flight;
-        let shard = flight.peer.number % SHARDS;
-        let key = registry.shards[shard].lock().insert(flight.clone());
-        registry.count.fetch_add(1, Ordering::Relaxed);
-        Guard { shard, key, flight }
-    }
-
-    /// The same request, entered once more (it stays in flight until both guards are gone).
-    pub(crate) fn again(&self) -> Guard {
-        Guard::enter(self.flight.clone())
+        flight
+            .peer
+            .listener
+            .in_flight
+            .count
+            .fetch_add(1, Ordering::Relaxed);
+        Guard { flight }
     }
 
     /// The request.
@@ -220,9 +208,38 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         let registry = &self.flight.peer.listener.in_flight;
-        // The list's reference goes after the lock is released.
-        let entry = registry.shards[self.shard].lock().try_remove(self.key);
         registry.count.fetch_sub(1, Ordering::Relaxed);
+        if registry.cutting.load(Ordering::SeqCst) {
+            lock(&registry.cut).push(self.flight.report_line());
+        }
+    }
+}
+
+/// A request whose response switched protocols (see `upgrade`): in flight, and listed in the
+/// drain's report if the deadline comes first, until dropped.
+#[derive(Debug)]
+pub(crate) struct Upgraded {
+    key: usize,
+    _guard: Guard,
+}
+
+impl Upgraded {
+    /// The session of the request `guard` is for.
+    pub(crate) fn new(guard: &Guard) -> Self {
+        let flight = guard.flight.clone();
+        let key = lock(&flight.peer.listener.in_flight.upgraded).insert(flight.clone());
+        Self {
+            key,
+            _guard: Guard::enter(flight),
+        }
+    }
+}
+
+impl Drop for Upgraded {
+    fn drop(&mut self) {
+        let registry = &self._guard.flight.peer.listener.in_flight;
+        // The list's reference goes after the lock is released.
+        let entry = lock(&registry.upgraded).try_remove(self.key);
         drop(entry);
     }
 }

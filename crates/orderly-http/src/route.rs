@@ -191,7 +191,7 @@ mod tests {
         let flight = Arc::new(Flight::new(
             Method::GET,
             path,
-            crate::service::Peer::for_tests(Default::default(), 0),
+            crate::service::Peer::for_tests(Default::default()),
             None,
             None,
         ));

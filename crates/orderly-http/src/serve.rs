@@ -126,9 +126,11 @@ impl Serving {
         {
             return Ok(());
         }
-        let cut = self.in_flight.snapshot();
+        // The requests the cut ends write their lines from here on (see `in_flight`).
+        self.in_flight.cut();
         self.cut.cancel();
         self.finished.cancelled().await;
+        let cut = self.in_flight.report();
         if cut.is_empty() {
             // Connections were still closing, but no request was lost.
             return Ok(());
@@ -171,7 +173,6 @@ impl Accept {
         // Shared by the connections, each of which borrows it in its task.
         let builder = Arc::new(builder);
         let mut connections = JoinSet::new();
-        let mut numbered: usize = 0;
         loop {
             tokio::select! {
                 biased;
@@ -181,8 +182,7 @@ impl Accept {
                 }
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, remote)) => {
-                        numbered = numbered.wrapping_add(1);
-                        let handler = handler.for_connection(remote, numbered);
+                        let handler = handler.for_connection(remote);
                         let io = Io::new(stream, handler.peer.clone(), sockets.token());
                         let connection = serve_one(
                             &builder,

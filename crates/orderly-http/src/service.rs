@@ -25,7 +25,7 @@ use tower_service::Service;
 use crate::access_log::{AccessLog, Entry};
 use crate::head_timer::HeadClock;
 use crate::http_metrics::Instruments;
-use crate::in_flight::{Flight, Guard, InFlight, Served};
+use crate::in_flight::{Flight, Guard, InFlight, Served, Upgraded};
 use crate::request_id::{REQUEST_ID, RequestId};
 use crate::route::{Known, Routed};
 use crate::shutdown::Shutdown;
@@ -86,7 +86,7 @@ pub(crate) enum Observe {
 }
 
 /// What the accept loop serves: the user's service plus the server's bookkeeping. Cloned for
-/// each connection, which then knows its client's address and number.
+/// each connection, which then knows its client's address.
 #[derive(Clone, Debug)]
 pub(crate) struct Handler<S> {
     /// With the route layer, if `S` is a router.
@@ -117,23 +117,19 @@ pub(crate) struct Peer {
     remote: Option<Box<str>>,
     /// When the connection waits for a request head (the header-read timeout).
     pub(crate) clock: HeadClock,
-    /// The connection's number.
-    pub(crate) number: usize,
     /// Set once a response switched protocols (see `upgrade`).
     upgraded: AtomicBool,
     /// That request, kept in flight until the connection's socket is dropped.
-    upgrade: Mutex<Option<Guard>>,
+    upgrade: Mutex<Option<Upgraded>>,
 }
 
 impl Peer {
-    /// A connection of `listener` accepted now, numbered `number`, from `remote` if it is
-    /// recorded.
-    pub(crate) fn new(listener: Arc<Listener>, remote: Option<Box<str>>, number: usize) -> Self {
+    /// A connection of `listener` accepted now, from `remote` if it is recorded.
+    pub(crate) fn new(listener: Arc<Listener>, remote: Option<Box<str>>) -> Self {
         Self {
             listener,
             remote,
             clock: HeadClock::new(),
-            number,
             upgraded: AtomicBool::new(false),
             upgrade: Mutex::new(None),
         }
@@ -142,12 +138,12 @@ impl Peer {
     /// The request of `guard` switched protocols: it stays in flight until
     /// [`end_upgrade`](Self::end_upgrade).
     fn begin_upgrade(&self, guard: &Guard) {
-        let again = guard.again();
+        let session = Upgraded::new(guard);
         let previous = self
             .upgrade
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .replace(again);
+            .replace(session);
         drop(previous);
         self.upgraded.store(true, Ordering::Release);
     }
@@ -167,11 +163,11 @@ impl Peer {
 
 #[cfg(test)]
 impl Peer {
-    /// Connection `number` of a listener that records nothing and never drains, whose requests
-    /// go in `in_flight`.
-    pub(crate) fn for_tests(in_flight: Arc<InFlight>, number: usize) -> Arc<Peer> {
+    /// A connection of a listener that records nothing and never drains, whose requests go in
+    /// `in_flight`.
+    pub(crate) fn for_tests(in_flight: Arc<InFlight>) -> Arc<Peer> {
         let listener = Listener::new(Observe::Off, in_flight, Shutdown::never());
-        Arc::new(Peer::new(Arc::new(listener), None, number))
+        Arc::new(Peer::new(Arc::new(listener), None))
     }
 }
 
@@ -210,12 +206,12 @@ impl<S> Handler<S> {
             service: service.recording,
             known: service.known,
             limits,
-            peer: Arc::new(Peer::new(Arc::new(listener), None, 0)),
+            peer: Arc::new(Peer::new(Arc::new(listener), None)),
         }
     }
 
-    /// The handler of the connection numbered `connection`, from `remote`.
-    pub(crate) fn for_connection(&self, remote: SocketAddr, connection: usize) -> Self
+    /// The handler of a connection from `remote`.
+    pub(crate) fn for_connection(&self, remote: SocketAddr) -> Self
     where
         S: Clone,
     {
@@ -227,7 +223,6 @@ impl<S> Handler<S> {
                     .recording
                     .as_ref()
                     .map(|_| remote.to_string().into()),
-                connection,
             )),
             ..self.clone()
         }
