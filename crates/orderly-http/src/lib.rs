@@ -61,7 +61,7 @@
 //!   updates the handles: a few atomic operations.
 //! - **Request ids**: the client's `x-request-id` if sensible, a fresh one otherwise, made when
 //!   something records it: the handler (the [`RequestId`] extractor, or
-//!   [`RequestId::from_extensions`] in any tower service) or the access log. The response
+//!   [`RequestId::current`] in a middleware or any tower service) or the access log. The response
 //!   carries the id when the request has one, or on every response with
 //!   [`HttpServer::request_id_on_every_response`].
 //! - **An access log** through `tracing`: one event per request, target

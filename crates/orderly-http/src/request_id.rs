@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::extract::FromRequestParts;
 use bytes::Bytes;
 use http::request::Parts;
-use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::in_flight::Served;
+use crate::in_flight::Flight;
 
 /// The header that carries a request's id, in both directions.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -30,8 +30,9 @@ const SCAN: usize = 16;
 /// process (which counts from a random start), and unique across processes but for a chance
 /// of about one in 10¹⁸ per pair of requests.
 ///
-/// [`HttpServer`](crate::HttpServer) keeps it with the request, where any tower service finds
-/// it ([`RequestId::from_extensions`]`(request.extensions())`), writes it to the access log and
+/// [`HttpServer`](crate::HttpServer) keeps it with the request, where the request's handler
+/// and any tower service on its way find it ([`RequestId::current`]), writes it to the access
+/// log and
 /// sends it back in the response's `x-request-id` header. A fresh id is made only when
 /// something asks for it: a handler (before its response, for the response to carry it) or
 /// the access log, when its level is enabled; a response whose request has no id carries none,
@@ -59,22 +60,25 @@ impl RequestId {
         Self(generated())
     }
 
-    /// The id of the request whose extensions these are; `None` if no `HttpServer` served it
-    /// (the server keeps it, with the request's other details, in one extension of its own).
+    /// The id of the request an `HttpServer` is serving with the code that asks: the request's
+    /// handler, its extractors, and any tower service on its way (a middleware, or a service
+    /// served instead of a router), while the server calls or polls them. `None` elsewhere: a
+    /// router called directly (in a unit test), or a task the request's code spawned (take the
+    /// id along).
     ///
     /// ```
     /// use orderly_http::RequestId;
     ///
-    /// fn log_line(request: &http::Request<axum::body::Body>) -> String {
-    ///     match RequestId::from_extensions(request.extensions()) {
+    /// fn log_line() -> String {
+    ///     match RequestId::current() {
     ///         Some(id) => format!("request {id}"),
-    ///         None => "a request from elsewhere".to_owned(),
+    ///         None => "no request".to_owned(),
     ///     }
     /// }
-    /// assert_eq!(log_line(&http::Request::new(axum::body::Body::empty())), "a request from elsewhere");
+    /// assert_eq!(log_line(), "no request");
     /// ```
-    pub fn from_extensions(extensions: &Extensions) -> Option<RequestId> {
-        Served::of(extensions)?.request_id().cloned()
+    pub fn current() -> Option<RequestId> {
+        Flight::with_current(|flight| flight.request_id().cloned()).flatten()
     }
 
     /// The id.
@@ -187,8 +191,8 @@ impl fmt::Display for RequestId {
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(RequestId::from_extensions(&parts.extensions).unwrap_or_else(RequestId::generate))
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(RequestId::current().unwrap_or_else(RequestId::generate))
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! axum knows the route only inside the router, after routing, and keeps it in the request's
 //! extensions, which the server never sees again. So the server puts a layer on every route of
-//! the router it serves ([`record_routes`]); the layer gives the request's
-//! [`Flight`](crate::in_flight::Flight), which the server shares, the [`Route`] it matched.
+//! the router it serves ([`record_routes`]); the layer gives the current request's
+//! [`Flight`](crate::in_flight::Flight) (see `Guard::make_current`) the [`Route`] it matched.
 //!
 //! The layer is not free: axum makes every layered route a boxed service around the original
 //! boxed route, so a request through it clones two boxes instead of one and goes through a
@@ -23,7 +23,7 @@ use fnv::FnvHashMap;
 use tower::{Layer, Service};
 
 use crate::http_metrics::RouteKeys;
-use crate::in_flight::Served;
+use crate::in_flight::Flight;
 
 /// A route of the served router, as requests are labelled and logged with it.
 #[derive(Debug)]
@@ -167,11 +167,8 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let extensions = request.extensions();
-        if let (Some(flight), Some(matched)) =
-            (Served::of(extensions), extensions.get::<MatchedPath>())
-        {
-            flight.set_route(self.route(matched));
+        if let Some(matched) = request.extensions().get::<MatchedPath>() {
+            Flight::with_current(|flight| flight.set_route(self.route(matched)));
         }
         self.inner.call(request)
     }
@@ -179,13 +176,15 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::future::{Future, poll_fn};
+
     use axum::body::Body;
     use axum::routing::get;
     use http::Method;
     use tower::ServiceExt;
 
     use super::*;
-    use crate::in_flight::Flight;
+    use crate::in_flight::{Flight, Guard};
 
     async fn route_of(router: &Router, path: &str) -> Option<Arc<Route>> {
         let flight = Arc::new(Flight::new(
@@ -197,8 +196,16 @@ mod tests {
         ));
         let mut request = Request::new(Body::empty());
         *request.uri_mut() = path.parse().unwrap();
-        request.extensions_mut().insert(Served(flight.clone()));
-        router.clone().oneshot(request).await.unwrap();
+        let response = router.clone().oneshot(request);
+        tokio::pin!(response);
+        // Polled as the server polls it: with the request as the current one.
+        let guard = Guard::enter(flight.clone());
+        poll_fn(|cx| {
+            let _current = guard.make_current();
+            response.as_mut().poll(cx)
+        })
+        .await
+        .unwrap();
         flight.route().cloned()
     }
 

@@ -25,7 +25,7 @@ use tower_service::Service;
 use crate::access_log::{AccessLog, Entry};
 use crate::head_timer::HeadClock;
 use crate::http_metrics::Instruments;
-use crate::in_flight::{Flight, Guard, InFlight, Served, Upgraded};
+use crate::in_flight::{Flight, Guard, InFlight, Upgraded};
 use crate::request_id::{REQUEST_ID, RequestId};
 use crate::route::{Known, Routed};
 use crate::shutdown::Shutdown;
@@ -237,7 +237,7 @@ where
     type Error = Infallible;
     type Future = Respond<S>;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.peer.clock.request(request.version());
         let client_id = self.peer.listener.recording.as_ref().and_then(|recording| {
             recording.instruments.entered();
@@ -251,6 +251,9 @@ where
             },
             None => (&self.service, None, None),
         };
+        // An axum `Router` runs no route, layer or handler when called, only when its future is
+        // polled; another service may run the user's code in `call`.
+        let runs_code_when_called = self.known.is_none();
         let flight = Arc::new(Flight::new(
             request.method().clone(),
             request.uri().path(),
@@ -259,7 +262,7 @@ where
             route,
         ));
         let exchange = Exchange {
-            guard: Guard::enter(flight.clone()),
+            guard: Guard::enter(flight),
             status: None,
             bytes: 0,
             learn,
@@ -274,18 +277,18 @@ where
             );
             return Respond::answered(exchange, response);
         }
-        let deadline = self
-            .limits
-            .request_timeout
-            .map(|after| (after, flight.start + after));
-        request.extensions_mut().insert(Served(flight));
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
         let mut service = service.clone();
         // Called at once if it is ready (an axum `Router` always is), so that the request is
         // not moved into the response future and out again; otherwise when it is polled.
         let state = match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Ok(())) => State::Calling {
-                future: service.call(request),
+                future: if runs_code_when_called {
+                    let _current = exchange.guard.make_current();
+                    service.call(request)
+                } else {
+                    service.call(request)
+                },
             },
             _ => State::Ready {
                 service,
@@ -294,7 +297,7 @@ where
         };
         Respond {
             state,
-            deadline,
+            timeout: self.limits.request_timeout,
             sleep: None,
             exchange: Some(exchange),
         }
@@ -309,8 +312,8 @@ pin_project! {
     pub(crate) struct Respond<S: HttpService> {
         #[pin]
         state: State<S>,
-        // The request timeout and when it expires (from the request head), if there is one.
-        deadline: Option<(Duration, Instant)>,
+        // The request timeout (from the request head), if there is one.
+        timeout: Option<Duration>,
         // The timer, once the service has been waited for (boxed: most requests need none,
         // and the future, which hyper moves, stays small).
         sleep: Option<Pin<Box<Sleep>>>,
@@ -337,7 +340,7 @@ impl<S: HttpService> Respond<S> {
             state: State::Answered {
                 response: Some(response),
             },
-            deadline: None,
+            timeout: None,
             sleep: None,
             exchange: Some(exchange),
         }
@@ -349,6 +352,7 @@ impl<S: HttpService> Future for Respond<S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let current = this.exchange.as_ref().map(|e| e.guard.make_current());
         // `Ok(None)`: polled again after it completed.
         let outcome: Poll<Result<Option<Response<Body>>, BoxError>> = loop {
             match this.state.as_mut().project() {
@@ -372,15 +376,18 @@ impl<S: HttpService> Future for Respond<S> {
                 }
             }
         };
+        drop(current);
         let result = match outcome {
             Poll::Ready(result) => result,
             Poll::Pending => {
-                let Some((after, deadline)) = *this.deadline else {
+                let (Some(after), Some(exchange)) = (*this.timeout, &*this.exchange) else {
                     return Poll::Pending;
                 };
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                let sleep = this.sleep.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(
+                        exchange.guard.flight().start + after,
+                    ))
+                });
                 if sleep.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }

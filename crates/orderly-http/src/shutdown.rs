@@ -4,17 +4,16 @@ use std::convert::Infallible;
 use std::future::Future;
 
 use axum::extract::FromRequestParts;
-use http::Extensions;
 use http::request::Parts;
 use tokio_util::sync::CancellationToken;
 
-use crate::in_flight::Served;
+use crate::in_flight::Flight;
 
 /// Fires when the server that received the request begins draining.
 ///
 /// Every request served by [`HttpServer`](crate::HttpServer) carries one: in axum it is an
-/// extractor, and any tower service finds it with
-/// [`Shutdown::from_extensions`]`(request.extensions())`. A long-lived response selects on
+/// extractor, and any tower service on the request's way finds it with [`Shutdown::current`].
+/// A long-lived response selects on
 /// [`draining`](Shutdown::draining) and ends cleanly, so the drain does not have to wait for
 /// the deadline and cut it:
 ///
@@ -65,28 +64,28 @@ impl Shutdown {
         self.draining.is_cancelled()
     }
 
-    /// The signal of the request whose extensions these are; `None` if no `HttpServer` served
-    /// it (the server keeps it, with the request's other details, in one extension of its own).
+    /// The signal of the request an `HttpServer` is serving with the code that asks: the
+    /// request's handler, its extractors, and any tower service on its way, while the server
+    /// calls or polls them (see [`RequestId::current`](crate::RequestId::current)). `None`
+    /// elsewhere, such as in a task the request's code spawned: take the signal along.
     ///
     /// ```
     /// use orderly_http::Shutdown;
     ///
-    /// fn draining(request: &http::Request<axum::body::Body>) -> bool {
-    ///     Shutdown::from_extensions(request.extensions()).is_some_and(Shutdown::is_draining)
+    /// fn draining() -> bool {
+    ///     Shutdown::current().is_some_and(|shutdown| shutdown.is_draining())
     /// }
-    /// assert!(!draining(&http::Request::new(axum::body::Body::empty())));
+    /// assert!(!draining());
     /// ```
-    pub fn from_extensions(extensions: &Extensions) -> Option<&Shutdown> {
-        Served::of(extensions).map(|flight| &flight.peer.listener.shutdown)
+    pub fn current() -> Option<Shutdown> {
+        Flight::with_current(|flight| flight.peer.listener.shutdown.clone())
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Shutdown {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(Shutdown::from_extensions(&parts.extensions)
-            .cloned()
-            .unwrap_or_else(Shutdown::never))
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Shutdown::current().unwrap_or_else(Shutdown::never))
     }
 }

@@ -33,14 +33,17 @@ async fn a_sensible_client_request_id_is_kept_and_handed_to_the_handler() {
 }
 
 /// Not only axum handlers: any tower service the server serves finds the request's id and
-/// shutdown signal in its extensions.
+/// shutdown signal, when called and when polled.
 #[tokio::test]
 async fn a_tower_service_finds_the_request_id_and_the_shutdown_signal() {
-    let service = tower::service_fn(|request: Request<Body>| async move {
-        let extensions = request.extensions();
-        let id = RequestId::from_extensions(extensions).map(|id| id.to_string());
-        let draining = Shutdown::from_extensions(extensions).map(Shutdown::is_draining);
-        Ok::<_, Infallible>(Response::new(Body::from(format!("{id:?} {draining:?}"))))
+    let service = tower::service_fn(|_: Request<Body>| {
+        let called = RequestId::current().map(|id| id.to_string());
+        async move {
+            let id = RequestId::current().map(|id| id.to_string());
+            assert_eq!(id, called, "the same request, called and polled");
+            let draining = Shutdown::current().map(|shutdown| shutdown.is_draining());
+            Ok::<_, Infallible>(Response::new(Body::from(format!("{id:?} {draining:?}"))))
+        }
     });
     let mut builder = System::builder("test").env(Env::empty());
     let http = builder.add("http", (), HttpServer::new(service).bind(local()));
@@ -50,6 +53,44 @@ async fn a_tower_service_finds_the_request_id_and_the_shutdown_signal() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("x-request-id"), Some("tower-7"));
     assert_eq!(reply.body, r#"Some("tower-7") Some(false)"#);
+    let report = unhung(running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
+/// A router's middleware finds them too, and the same id as the handler and the response.
+#[tokio::test]
+async fn a_router_middleware_finds_the_request_id_and_the_shutdown_signal() {
+    async fn tag(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+        let id = RequestId::current().map(|id| id.to_string());
+        let draining = Shutdown::current().map(|shutdown| shutdown.is_draining());
+        let mut response = next.run(request).await;
+        let seen = format!("{id:?} {draining:?}");
+        if let Ok(value) = http::HeaderValue::from_str(&seen) {
+            response.headers_mut().insert("x-middleware-saw", value);
+        }
+        response
+    }
+    let router = axum::Router::new()
+        .route(
+            "/id",
+            axum::routing::get(|id: RequestId| async move { id.to_string() }),
+        )
+        .layer(axum::middleware::from_fn(tag));
+    let mut builder = System::builder("test").env(Env::empty());
+    let http = builder.add("http", (), HttpServer::new(router).bind(local()));
+    let running = builder.build().unwrap().start().await.unwrap();
+    let addr = running.resource(http).unwrap().local_addr();
+    let reply = fetch(addr, "/id").await;
+    assert_eq!(reply.status, 200);
+    let id = reply
+        .header("x-request-id")
+        .expect("the handler asked for an id");
+    assert!(is_generated(id), "{id}");
+    assert_eq!(reply.body, id, "the handler's id is the response's");
+    assert_eq!(
+        reply.header("x-middleware-saw"),
+        Some(format!(r#"Some("{id}") Some(false)"#).as_str())
+    );
     let report = unhung(running.stop()).await;
     assert!(report.is_clean(), "{}", report.summary());
 }
