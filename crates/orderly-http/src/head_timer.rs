@@ -103,13 +103,27 @@ impl HeadClock {
         self.busy.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// When the next head must have arrived, if the connection is waiting for one.
-    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+    /// When the next head must have arrived, in nanoseconds since the accept, if the
+    /// connection is waiting for one; `timeout` in nanoseconds. Integers: this is checked each
+    /// time the connection wakes, and `Instant` arithmetic costs several times more.
+    fn deadline(&self, timeout: u64) -> Option<u64> {
         if self.busy.load(Ordering::Relaxed) > 0 || self.off.load(Ordering::Relaxed) {
             return None;
         }
-        let since = Duration::from_nanos(self.idle_since.load(Ordering::Relaxed));
-        self.base.checked_add(since.saturating_add(timeout))
+        Some(
+            self.idle_since
+                .load(Ordering::Relaxed)
+                .saturating_add(timeout),
+        )
+    }
+
+    /// The instant `nanos` after the accept.
+    fn instant(&self, nanos: u64) -> Instant {
+        let after = Duration::from_nanos(nanos);
+        // Past the end of time: as good as never.
+        self.base
+            .checked_add(after)
+            .unwrap_or_else(|| self.base + Duration::from_secs(86_400 * 365 * 30))
     }
 }
 
@@ -117,12 +131,13 @@ impl HeadClock {
 /// documentation).
 #[derive(Debug)]
 pub(crate) struct Timed {
-    timeout: Duration,
+    /// The header-read timeout, in nanoseconds.
+    timeout: u64,
     /// Made when the connection first waits for a head that has not arrived: a connection
     /// whose one request came with it never needs one.
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The deadline `sleep` is set to.
-    armed: Option<Instant>,
+    /// The deadline `sleep` is set to, in nanoseconds since the accept.
+    armed: Option<u64>,
     /// The waker `sleep` was last polled with.
     registered: Option<Waker>,
 }
@@ -131,7 +146,7 @@ impl Timed {
     /// A driver for connections whose heads must arrive within `timeout`.
     pub(crate) fn new(timeout: Duration) -> Self {
         Self {
-            timeout,
+            timeout: u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX),
             sleep: None,
             armed: None,
             registered: None,
@@ -155,7 +170,7 @@ impl Timed {
         };
         let sleep = self
             .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(clock.instant(deadline))));
         let registered = self
             .registered
             .as_ref()
@@ -166,7 +181,7 @@ impl Timed {
                 // It wakes the connection before the deadline, which is checked again then.
                 return Poll::Pending;
             }
-            sleep.as_mut().reset(deadline);
+            sleep.as_mut().reset(clock.instant(deadline));
             self.armed = Some(deadline);
         }
         if sleep.as_mut().poll(cx).is_ready() {
@@ -279,12 +294,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn no_deadline_while_a_request_is_in_progress_or_over_http2() {
         let clock = HeadClock::new();
+        let timeout = TIMEOUT.as_nanos() as u64;
         clock.request(Version::HTTP_11);
-        assert_eq!(clock.deadline(TIMEOUT), None);
+        assert_eq!(clock.deadline(timeout), None);
         clock.response_ended(Instant::now());
-        assert!(clock.deadline(TIMEOUT).is_some());
+        assert!(clock.deadline(timeout).is_some());
         clock.request(Version::HTTP_2);
         clock.response_ended(Instant::now());
-        assert_eq!(clock.deadline(TIMEOUT), None, "HTTP/2 turns it off");
+        assert_eq!(clock.deadline(timeout), None, "HTTP/2 turns it off");
     }
 }
