@@ -96,7 +96,7 @@ pub(crate) struct RouteKeys {
 /// The handles of the metrics of one route, method and status.
 #[derive(Debug)]
 pub(crate) struct Handles {
-    method: &'static str,
+    method: MethodLabel,
     status: u16,
     requests: Counter,
     duration: Histogram,
@@ -139,7 +139,7 @@ impl RouteKeys {
             return f(handles);
         }
         let labels = vec![
-            Label::from_static_parts("method", method),
+            Label::from_static_parts("method", method.as_str()),
             Label::new("route", route.clone()),
             Label::from_static_parts("status", status_label(status)),
         ];
@@ -169,18 +169,33 @@ impl RouteKeys {
 
 /// The method as a label: one of the standard methods, `_OTHER` for the rest (clients choose
 /// methods too; the name follows OpenTelemetry's HTTP conventions).
-fn method_label(method: &Method) -> &'static str {
-    match method.as_str() {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "CONNECT" => "CONNECT",
-        "OPTIONS" => "OPTIONS",
-        "TRACE" => "TRACE",
-        "PATCH" => "PATCH",
-        _ => "_OTHER",
+fn method_label(method: &Method) -> MethodLabel {
+    // The standard methods' constants: each compared by its tag, no string compared.
+    MethodLabel(match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::DELETE => 4,
+        Method::CONNECT => 5,
+        Method::OPTIONS => 6,
+        Method::TRACE => 7,
+        Method::PATCH => 8,
+        _ => 9,
+    })
+}
+
+/// A method's label, by its index in [`MethodLabel::NAMES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MethodLabel(u8);
+
+impl MethodLabel {
+    const NAMES: [&'static str; 10] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
+    ];
+
+    fn as_str(self) -> &'static str {
+        Self::NAMES[usize::from(self.0)]
     }
 }
 
@@ -263,10 +278,15 @@ mod tests {
 
     #[test]
     fn methods_outside_the_standard_set_share_one_label() {
-        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::PATCH).as_str(), "PATCH");
+        assert_eq!(method_label(&Method::GET).as_str(), "GET");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"PURGE").unwrap()).as_str(),
+            "_OTHER"
+        );
         assert_eq!(
             method_label(&Method::from_bytes(b"PURGE").unwrap()),
-            "_OTHER"
+            method_label(&Method::from_bytes(b"BREW").unwrap())
         );
     }
 }
