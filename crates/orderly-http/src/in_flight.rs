@@ -22,18 +22,13 @@ const MAX_PATH: usize = 120;
 #[derive(Debug)]
 pub(crate) struct Flight {
     pub(crate) method: Method,
-    /// The path the client asked for, unless it is the name of `known_route`: a copy, not the
-    /// request's `Uri`, which shares the buffer hyper reads the connection into. Holding it
-    /// until the response body is sent would keep hyper from reusing that buffer for the next
-    /// request (8 KiB allocated per request, the largest single cost the server used to add).
-    path: Option<Box<str>>,
+    /// Its path, or its route if the server knew it before routing.
+    target: Target,
     /// When its head was read.
     pub(crate) start: Instant,
-    /// Its route, if the server knew it before routing (a static path seen before). Kept
-    /// apart from `found_route` because `OnceLock::from` goes through the lock's slow path
-    /// (about 50 instructions); the same goes for `client_id` and `made_id`.
-    known_route: Option<Arc<Route>>,
-    /// The route the route layer found, otherwise.
+    /// The route the route layer found, for a [`Target::Path`]. Kept apart from the target
+    /// because `OnceLock::from` goes through the lock's slow path (about 50 instructions); the
+    /// same goes for `client_id` and `made_id`.
     found_route: OnceLock<Arc<Route>>,
     /// Its connection's, with what the listener's requests share (the drain signal, the
     /// in-flight list, the instruments).
@@ -63,6 +58,19 @@ impl Drop for Current {
     }
 }
 
+/// What the server knows of a request's path before routing.
+#[derive(Debug)]
+enum Target {
+    /// A static path seen before: its route, whose name is the path (axum routes by the path
+    /// alone), so the path needs no copy.
+    Known(Arc<Route>),
+    /// The path the client asked for: a copy, not the request's `Uri`, which shares the buffer
+    /// hyper reads the connection into. Holding it until the response body is sent would keep
+    /// hyper from reusing that buffer for the next request (8 KiB allocated per request, the
+    /// largest single cost the server used to add).
+    Path(Box<str>),
+}
+
 impl Flight {
     /// A request whose head was read now; its `route`, if already known.
     pub(crate) fn new(
@@ -74,10 +82,11 @@ impl Flight {
     ) -> Self {
         Self {
             method,
-            // A static route's name is its path: no copy needed.
-            path: route.is_none().then(|| path.into()),
+            target: match route {
+                Some(route) => Target::Known(route),
+                None => Target::Path(path.into()),
+            },
             start: Instant::now(),
-            known_route: route,
             found_route: OnceLock::new(),
             peer,
             client_id,
@@ -112,21 +121,23 @@ impl Flight {
 
     /// The path the client asked for (without the query).
     pub(crate) fn path(&self) -> &str {
-        match (&self.path, &self.known_route) {
-            (Some(path), _) => path,
-            (None, Some(route)) => &route.name,
-            (None, None) => "",
+        match &self.target {
+            Target::Known(route) => &route.name,
+            Target::Path(path) => path,
         }
     }
 
     /// The axum route it matched, once routed.
     pub(crate) fn route(&self) -> Option<&Arc<Route>> {
-        self.known_route.as_ref().or_else(|| self.found_route.get())
+        match &self.target {
+            Target::Known(route) => Some(route),
+            Target::Path(_) => self.found_route.get(),
+        }
     }
 
     /// Records the route it matched (the first one, if a nested router matches again).
     pub(crate) fn set_route(&self, route: Arc<Route>) {
-        if self.known_route.is_none() {
+        if let Target::Path(_) = self.target {
             let _ = self.found_route.set(route);
         }
     }
