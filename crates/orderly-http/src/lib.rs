@@ -76,14 +76,15 @@
 //! `benches/README.md`), with keep-alive (`wrk -t1 -c32`), the same router behind bare hyper
 //! and behind [`HttpServer`] at its defaults (the access log at DEBUG, so no line per request
 //! under an INFO filter), with `orderly-telemetry`'s `Logs` and `Metrics` (request metrics into
-//! Prometheus). User-space instructions per request: 12,197 for bare hyper, 14,530 for
-//! `HttpServer` (14,136 without a metrics recorder); an access-log line at INFO adds about
-//! 5,000 through `Logs`. By requests/s, over 40 rounds with both servers up and the load
-//! alternating between them, `HttpServer` served a median 91.8 % of bare hyper's per round
-//! (92.4 % without a recorder): the SPEC target (≥ 95 %) is not met yet. With one request in
-//! flight for 500 ms at SIGTERM and no shutdown delay, the process exited about 2.7 ms after
-//! the request's 500 ms (median of 20 runs; target ≤ 20 ms), the response a 200 with
-//! `Connection: close`.
+//! Prometheus). User-space instructions per request: 12,219 for bare hyper, 13,965 for
+//! `HttpServer` (13,633 without a metrics recorder); an access-log line at INFO adds about
+//! 5,000 through `Logs`. By requests/s, over 40 rounds with the servers up at once and the
+//! load alternating between them, `HttpServer` served a median 96.0 % of bare hyper's per
+//! round (mean 95.8 %; 97.2 % and 95.4 % without a recorder): the SPEC target (≥ 95 %) is met
+//! on a quiet machine; on a busier one, whose host took 10–40 % of the CPU away, the same
+//! method gave about 92 %. With one request in flight for 500 ms at SIGTERM and no shutdown
+//! delay, the process exited about 2.0 ms after the request's 500 ms (median of 20 runs;
+//! target ≤ 20 ms), the response a 200 with `Connection: close`.
 
 mod access_log;
 mod admin;
