@@ -263,7 +263,7 @@ impl Drop for Guard {
 #[derive(Debug)]
 pub(crate) struct Upgraded {
     key: usize,
-    _guard: Guard,
+    guard: Guard,
 }
 
 impl Upgraded {
@@ -273,14 +273,14 @@ impl Upgraded {
         let key = lock(&flight.peer.listener.in_flight.upgraded).insert(flight.clone());
         Self {
             key,
-            _guard: Guard::enter(flight),
+            guard: Guard::enter(flight),
         }
     }
 }
 
 impl Drop for Upgraded {
     fn drop(&mut self) {
-        let registry = &self._guard.flight.peer.listener.in_flight;
+        let registry = &self.guard.flight.peer.listener.in_flight;
         // The list's reference goes after the lock is released.
         let entry = lock(&registry.upgraded).try_remove(self.key);
         drop(entry);
