@@ -150,3 +150,34 @@ async fn an_http2_connection_quiet_before_its_first_request_is_not_cut() {
     let report = unhung(stop).await.unwrap();
     assert!(report.is_clean(), "{}", report.summary());
 }
+
+/// Streams still in flight at the drain deadline are cut and named, each one: the report is
+/// written by the requests the cut ends, and over HTTP/2 those are stream tasks, not
+/// connections.
+#[tokio::test]
+async fn http2_streams_in_flight_at_the_drain_deadline_are_cut_and_named() {
+    let app = start(
+        |s| s.drain_timeout(std::time::Duration::from_millis(100)),
+        |b| b,
+    )
+    .await;
+    let mut conn = TcpStream::connect(app.http.local_addr()).await.unwrap();
+    conn.write_all(PREFACE).await.unwrap();
+    conn.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    conn.write_all(&get(1, "/stuck")).await.unwrap();
+    app.gate.entered.notified().await;
+    conn.write_all(&get(3, "/stuck")).await.unwrap();
+    app.gate.entered.notified().await;
+    assert_eq!(app.http.in_flight(), 2);
+
+    let stop = tokio::spawn(app.running.stop());
+    // GOAWAY, then nothing for the stuck streams until the cut closes the connection.
+    while next(&mut conn).await.is_some() {}
+    let report = unhung(stop).await.unwrap();
+    assert!(!report.is_clean());
+    let outcome = report.component("http").unwrap().outcome.to_string();
+    assert!(
+        outcome.contains("cut 2 requests in flight: GET /stuck (2)"),
+        "{outcome}"
+    );
+}
