@@ -71,12 +71,19 @@ fn get(stream: u32, path: &str) -> Vec<u8> {
     frame(HEADERS, 0x4 | END_STREAM, stream, &block)
 }
 
+/// A connection to `addr` that speaks HTTP/2 with prior knowledge: the preface and the
+/// client's (empty) SETTINGS sent.
+async fn h2c(addr: std::net::SocketAddr) -> TcpStream {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(PREFACE).await.unwrap();
+    conn.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    conn
+}
+
 #[tokio::test]
 async fn an_http2_client_gets_goaway_and_its_stream_in_flight_completes() {
     let app = start(|s| s, |b| b).await;
-    let mut conn = TcpStream::connect(app.http.local_addr()).await.unwrap();
-    conn.write_all(PREFACE).await.unwrap();
-    conn.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    let mut conn = h2c(app.http.local_addr()).await;
     conn.write_all(&get(1, "/slow")).await.unwrap();
     app.gate.entered.notified().await;
 
@@ -122,9 +129,7 @@ async fn an_http2_connection_quiet_before_its_first_request_is_not_cut() {
         |b| b,
     )
     .await;
-    let mut conn = TcpStream::connect(app.http.local_addr()).await.unwrap();
-    conn.write_all(PREFACE).await.unwrap();
-    conn.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    let mut conn = h2c(app.http.local_addr()).await;
     // Three header-read timeouts of silence.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     conn.write_all(&get(1, "/fast")).await.unwrap();
@@ -161,9 +166,7 @@ async fn http2_streams_in_flight_at_the_drain_deadline_are_cut_and_named() {
         |b| b,
     )
     .await;
-    let mut conn = TcpStream::connect(app.http.local_addr()).await.unwrap();
-    conn.write_all(PREFACE).await.unwrap();
-    conn.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    let mut conn = h2c(app.http.local_addr()).await;
     conn.write_all(&get(1, "/stuck")).await.unwrap();
     app.gate.entered.notified().await;
     conn.write_all(&get(3, "/stuck")).await.unwrap();
