@@ -31,7 +31,7 @@ pub(crate) struct Flight {
     /// same goes for `client_id` and `made_id`.
     found_route: OnceLock<Arc<Route>>,
     /// Its connection's, with what the listener's requests share (the drain signal, the
-    /// in-flight list, the instruments).
+    /// in-flight count, the instruments).
     pub(crate) peer: Arc<Peer>,
     /// The client's id.
     client_id: Option<RequestId>,

@@ -80,7 +80,7 @@ pub(crate) enum Observe {
         /// Whether every response carries a request id, even one nothing recorded.
         id_on_every_response: bool,
     },
-    /// Only the in-flight list every drain needs (the admin listener: probes and scrapes are
+    /// Only the in-flight count every drain needs (the admin listener: probes and scrapes are
     /// not traffic).
     Off,
 }

@@ -5,14 +5,13 @@
 //! connection, as hyper sees it, is over. Without more, a drain would then neither wait for
 //! the session nor name it when the deadline cuts the rest.
 //!
-//! So every connection's socket is wrapped in an [`Io`] that holds its [`Peer`] and a token
-//! of the server's upgrade tracker. A `101` response puts its request back in the in-flight
-//! list, in the connection's [`Peer`], where it stays until the socket is dropped, that is,
-//! until the session ends: the drain waits for it like for any request in flight (a session
-//! that selects on the [`Shutdown`](crate::Shutdown) signal ends when the drain begins), and
-//! the report names it (`GET /ws`) if the deadline comes first. A session that ignores the
-//! signal is left to the end of the process: the server holds no handle on it by which to
-//! close it.
+//! So every connection's socket is wrapped in an [`Io`] that holds its [`Peer`] and a token of the
+//! tracker of the listener's sockets. A `101` response keeps its request in flight, held by the
+//! connection's [`Peer`] and listed with the upgraded sessions, until the socket is dropped, that
+//! is, until the session ends: the drain waits for it like for any request in flight (a session
+//! that selects on the [`Shutdown`](crate::Shutdown) signal ends when the drain begins), and the
+//! report names it (`GET /ws`) if the deadline comes first. A session that ignores the signal is
+//! left to the end of the process: the server holds no handle on it by which to close it.
 
 use std::io;
 use std::pin::Pin;
