@@ -95,6 +95,36 @@ async fn a_router_middleware_finds_the_request_id_and_the_shutdown_signal() {
     assert!(report.is_clean(), "{}", report.summary());
 }
 
+/// A layer that calls the inner service in a task of its own, as tower's `Buffer` does (the
+/// usual way to put a rate limit on an axum router), does not hide the request from its
+/// handler: the server makes the request current while it polls the response, and the
+/// handler's extractors run then.
+#[tokio::test]
+async fn a_handler_behind_a_buffer_layer_finds_the_request_id_and_the_shutdown_signal() {
+    let handler = |id: RequestId| async move {
+        let draining = Shutdown::current().map(|shutdown| shutdown.is_draining());
+        format!("{id} {draining:?}")
+    };
+    let buffered = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            |_: tower::BoxError| async { http::StatusCode::SERVICE_UNAVAILABLE },
+        ))
+        .layer(tower::buffer::BufferLayer::new(16));
+    let router = axum::Router::new()
+        .route("/id", axum::routing::get(handler))
+        .layer(buffered);
+    let mut builder = System::builder("test").env(Env::empty());
+    let http = builder.add("http", (), HttpServer::new(router).bind(local()));
+    let running = builder.build().unwrap().start().await.unwrap();
+    let addr = running.resource(http).unwrap().local_addr();
+    let reply = fetch_with(addr, "/id", &["X-Request-Id: buffered-3"]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-request-id"), Some("buffered-3"));
+    assert_eq!(reply.body, "buffered-3 Some(false)");
+    let report = unhung(running.stop()).await;
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
 #[tokio::test]
 async fn a_missing_or_unacceptable_request_id_is_replaced_by_a_fresh_one() {
     let app = start(|s| s, |b| b).await;
