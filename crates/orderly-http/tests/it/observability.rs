@@ -1,12 +1,13 @@
 //! Request ids (the client's when sensible, a fresh one otherwise) and the access log.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::{Request, Response};
-use orderly::{Env, System};
-use orderly_http::{AccessLog, HttpServer, RequestId, Shutdown};
+use orderly::{Env, Running, System};
+use orderly_http::{AccessLog, HttpServer, HttpService, RequestId, Shutdown};
 
 use crate::prom::Scrape;
 use crate::support::{Raw, fetch, fetch_with, idle, local, recorded, start, unhung};
@@ -14,6 +15,15 @@ use crate::support::{Raw, fetch, fetch_with, idle, local, recorded, start, unhun
 /// A generated id: a number of 20 digits.
 fn is_generated(id: &str) -> bool {
     id.len() == 20 && id.parse::<u64>().is_ok()
+}
+
+/// Serves `service` alone (no admin listener, no router of the other tests), on port 0.
+async fn serve(service: impl HttpService) -> (Running, SocketAddr) {
+    let mut builder = System::builder("test").env(Env::empty());
+    let http = builder.add("http", (), HttpServer::new(service).bind(local()));
+    let running = builder.build().unwrap().start().await.unwrap();
+    let addr = running.resource(http).unwrap().local_addr();
+    (running, addr)
 }
 
 #[tokio::test]
@@ -45,10 +55,7 @@ async fn a_tower_service_finds_the_request_id_and_the_shutdown_signal() {
             Ok::<_, Infallible>(Response::new(Body::from(format!("{id:?} {draining:?}"))))
         }
     });
-    let mut builder = System::builder("test").env(Env::empty());
-    let http = builder.add("http", (), HttpServer::new(service).bind(local()));
-    let running = builder.build().unwrap().start().await.unwrap();
-    let addr = running.resource(http).unwrap().local_addr();
+    let (running, addr) = serve(service).await;
     let reply = fetch_with(addr, "/anything", &["X-Request-Id: tower-7"]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("x-request-id"), Some("tower-7"));
@@ -76,10 +83,7 @@ async fn a_router_middleware_finds_the_request_id_and_the_shutdown_signal() {
             axum::routing::get(|id: RequestId| async move { id.to_string() }),
         )
         .layer(axum::middleware::from_fn(tag));
-    let mut builder = System::builder("test").env(Env::empty());
-    let http = builder.add("http", (), HttpServer::new(router).bind(local()));
-    let running = builder.build().unwrap().start().await.unwrap();
-    let addr = running.resource(http).unwrap().local_addr();
+    let (running, addr) = serve(router).await;
     let reply = fetch(addr, "/id").await;
     assert_eq!(reply.status, 200);
     let id = reply
@@ -113,10 +117,7 @@ async fn a_handler_behind_a_buffer_layer_finds_the_request_id_and_the_shutdown_s
     let router = axum::Router::new()
         .route("/id", axum::routing::get(handler))
         .layer(buffered);
-    let mut builder = System::builder("test").env(Env::empty());
-    let http = builder.add("http", (), HttpServer::new(router).bind(local()));
-    let running = builder.build().unwrap().start().await.unwrap();
-    let addr = running.resource(http).unwrap().local_addr();
+    let (running, addr) = serve(router).await;
     let reply = fetch_with(addr, "/id", &["X-Request-Id: buffered-3"]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("x-request-id"), Some("buffered-3"));
