@@ -4,19 +4,19 @@
 //! Run by `benches/http.sh`, or alone:
 //!
 //! ```text
-//! cargo build --release -p orderly-http --example 03_bench_server
+//! cargo build --release -p orderly-http-bench-server
 //! cargo bench -p orderly-http --bench drain
 //! ```
 //!
-//! Each run starts `03_bench_server orderly` (found next to this executable, in
-//! `target/release/examples`) with `PORT=0 ADMIN_PORT=0 SHUTDOWN_DELAY=0s`, reads the port from
-//! its JSON log, connects, and notes the time just before writing `GET /sleep/500` (the request
-//! start). When the handler logs `sleep began`, it sends SIGTERM with `kill(2)` (through `nix`)
-//! and notes the time when `wait()` returns (the exit). The response must be a 200 with
-//! `Connection: close` and the body `slept 500 ms`, and the exit status 0. The figure is
-//! exit − request start − T: what the drain and the rest of the shutdown add to the request.
-//! 20 runs after one warm-up. Times come from `tokio::time::Instant`, which reads the real clock
-//! when no runtime has paused it.
+//! Each run starts `orderly-http-bench-server orderly` (`benches/server`; found in
+//! `target/release`, next to this executable's folder) with `PORT=0 ADMIN_PORT=0
+//! SHUTDOWN_DELAY=0s`, reads the port from its JSON log, connects, and notes the time just before
+//! writing `GET /sleep/500` (the request start). When the handler logs `sleep began`, it sends
+//! SIGTERM with `kill(2)` (through `nix`) and notes the time when `wait()` returns (the exit). The
+//! response must be a 200 with `Connection: close` and the body `slept 500 ms`, and the exit
+//! status 0. The figure is exit − request start − T: what the drain and the rest of the shutdown
+//! add to the request. 20 runs after one warm-up. Times come from `tokio::time::Instant`, which
+//! reads the real clock when no runtime has paused it.
 
 // Printing the table is the point.
 #![allow(clippy::print_stdout)]
@@ -52,8 +52,8 @@ async fn main() -> ExitCode {
     let Some(server) = server_path().filter(|path| path.is_file()) else {
         // Like the lifecycle benchmark: `cargo bench --workspace` need not build it first.
         println!(
-            "drain: skipped: 03_bench_server not found; run \
-             `cargo build --release -p orderly-http --example 03_bench_server` first"
+            "drain: skipped: orderly-http-bench-server not found; run \
+             `cargo build --release -p orderly-http-bench-server` first"
         );
         return ExitCode::SUCCESS;
     };
@@ -66,11 +66,11 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `target/release/examples/03_bench_server`, next to this benchmark's executable
-/// (`target/release/deps/drain-…`).
+/// `target/release/orderly-http-bench-server`, next to the folder of this benchmark's
+/// executable (`target/release/deps/drain-…`).
 fn server_path() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.join("examples/03_bench_server"))
+    Some(exe.parent()?.parent()?.join("orderly-http-bench-server"))
 }
 
 async fn measure(server: &Path) -> anyhow::Result<()> {

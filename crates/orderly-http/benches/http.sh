@@ -3,11 +3,12 @@
 # machine, at most about half an hour on a busy one (see QUIET_WAIT):
 #
 # 1. HTTP overhead: requests/s of GET /hello ("hello"; the same axum Router in each) served by
-#    `03_bench_server bare` (hyper + hyper-util's auto builder in a plain accept loop), by
-#    `03_bench_server orderly` (HttpServer and Admin at their defaults, tracing-subscriber's JSON
-#    lines at INFO on stdout, sent to /dev/null, no metrics recorder) and by
-#    `03_bench_server telemetry` (the same with orderly-telemetry's Logs and Metrics, as a
-#    production service runs). wrk, keep-alive, the servers pinned to core 0 and wrk to core 1.
+#    the benchmark server (benches/server, package orderly-http-bench-server) in its three
+#    modes: `bare` (hyper + hyper-util's auto builder in a plain accept loop), `orderly`
+#    (HttpServer and Admin at their defaults, tracing-subscriber's JSON lines at INFO on
+#    stdout, sent to /dev/null, no metrics recorder) and `telemetry` (the same with
+#    orderly-telemetry's Logs and Metrics, as a production service runs). wrk, keep-alive,
+#    the servers pinned to core 0 and wrk to core 1.
 #    All the servers run at once, each on its own port, and after a 2 s warm-up each the load
 #    goes to each in turn: bare, orderly, telemetry, bare, … (ROUNDS rounds of DURATION per
 #    server; the modes in MODES, bare first). Target: each ≥ 95 % of bare, read from the
@@ -45,7 +46,7 @@ connections=${CONNECTIONS:-32}
 port=${BENCH_PORT:-18080}
 quiet_wait=${QUIET_WAIT:-120}
 last_port=$((port + 2 * ${#modes[@]} - 1))
-server=target/release/examples/03_bench_server
+server=target/release/orderly-http-bench-server
 
 if ! command -v wrk >/dev/null; then
     echo "wrk not found: apt-get update && apt-get install -y wrk" >&2
@@ -59,7 +60,7 @@ for p in $(seq "$port" "$last_port"); do
 done
 
 echo "==> build"
-cargo build --release --locked -p orderly-http --example 03_bench_server
+cargo build --release --locked -p orderly-http-bench-server
 cargo bench --locked -p orderly-http --bench drain --no-run
 
 # Server on core 0, load generator on core 1, when there are two cores to pin to.

@@ -1,8 +1,10 @@
-//! The server of the HTTP benchmarks (`benches/http.sh`): one router served either by a bare
-//! hyper accept loop or by [`HttpServer`] with its defaults, so the two can be compared.
+//! The server of the HTTP benchmarks (`crates/orderly-http/benches/http.sh`): one router served
+//! either by a bare hyper accept loop or by [`HttpServer`] with its defaults, so the two can be
+//! compared. A package of its own, built without orderly-http's dev-dependencies (see its
+//! `Cargo.toml`).
 //!
 //! ```text
-//! cargo run --release -p orderly-http --example 03_bench_server -- orderly
+//! cargo run --release -p orderly-http-bench-server -- orderly
 //! curl localhost:8080/hello       # hello
 //! curl localhost:8080/sleep/500   # slept 500 ms (after 500 ms)
 //! ```
@@ -80,7 +82,7 @@ async fn main() -> ExitCode {
         Some("orderly") => orderly(env).await,
         Some("telemetry") => telemetry(env).await,
         _ => {
-            eprintln!("usage: 03_bench_server bare|orderly|telemetry");
+            eprintln!("usage: orderly-http-bench-server bare|orderly|telemetry");
             ExitCode::from(64)
         }
     }
