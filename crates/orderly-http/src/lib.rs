@@ -32,7 +32,7 @@
 //!    idle keep-alive connections and connections that never sent a request are closed; HTTP/2
 //!    connections get GOAWAY and their streams in flight finish.
 //! 3. Long-lived responses end through their [`Shutdown`] signal (examples `02_sse` and
-//!    `04_websocket`). A WebSocket session (any connection upgraded by a `101` response) counts as
+//!    `03_websocket`). A WebSocket session (any connection upgraded by a `101` response) counts as
 //!    its request in flight until it ends, so the drain waits for it and names it if it is still
 //!    open at the deadline. WebSockets over HTTP/2 (RFC 8441's extended CONNECT, which
 //!    `axum::serve` enables) are not offered: such a session would outlive its request unseen by

@@ -3,7 +3,7 @@
 //! stopping) and the drain does not wait for its deadline.
 //!
 //! ```text
-//! cargo run -p orderly-http --example 04_websocket
+//! cargo run -p orderly-http --example 03_websocket
 //! websocat ws://localhost:8080/echo    # echoes each line; Ctrl-C the server: closed, 1001
 //! ```
 //!
