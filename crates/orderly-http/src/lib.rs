@@ -76,18 +76,19 @@
 //! # Measured
 //!
 //! `crates/orderly-http/benches/http.sh` on a 2-core machine (every run and the method in
-//! `benches/README.md`), with keep-alive (`wrk -t1 -c32`), the same router behind bare hyper
-//! and behind [`HttpServer`] at its defaults (the access log at DEBUG, so no line per request
-//! under an INFO filter), with `orderly-telemetry`'s `Logs` and `Metrics` (request metrics into
-//! Prometheus). User-space instructions per request: 12,219 for bare hyper, 13,965 for
-//! `HttpServer` (13,633 without a metrics recorder); an access-log line at INFO adds about
-//! 5,000 through `Logs`. By requests/s, over 40 rounds with the servers up at once and the
-//! load alternating between them, `HttpServer` served a median 96.0 % of bare hyper's per
-//! round (mean 95.8 %; 97.2 % and 95.4 % without a recorder): the SPEC target (≥ 95 %) is met
-//! on a quiet machine; on a busier one, whose host took 10–40 % of the CPU away, the same
-//! method gave about 92 %. With one request in flight for 500 ms at SIGTERM and no shutdown
-//! delay, the process exited about 2.0 ms after the request's 500 ms (median of 20 runs;
-//! target ≤ 20 ms), the response a 200 with `Connection: close`.
+//! `benches/README.md`), with keep-alive (`wrk -t1 -c32`), the same router behind bare hyper and
+//! behind [`HttpServer`] at its defaults (the access log at DEBUG, so no line per request under an
+//! INFO filter), with `orderly-telemetry`'s `Logs` and `Metrics` (request metrics into
+//! Prometheus). User-space instructions per request: about 12,230 for bare hyper, 13,800 for
+//! `HttpServer` (13,700 without a metrics recorder); an access-log line at INFO adds about 5,000
+//! through `Logs`. By requests/s, with the servers up at once and the load alternating between
+//! them, `HttpServer` served a median of 94.8–98.3 % of bare hyper's requests/s per round over six
+//! runs on a quiet machine (95.4–98.2 % without a recorder): the SPEC target (≥ 95 %) is met there
+//! in all runs but one, by a margin smaller than the spread between runs; on a busier machine,
+//! whose host took 10–40 % of the CPU away, the same method gave about 92 %. With one request in
+//! flight for 500 ms at SIGTERM and no shutdown delay, the process exited about 2.1 ms after the
+//! request's 500 ms (median of 20 runs; max 2.4 ms; target ≤ 20 ms), the response a 200 with
+//! `Connection: close`.
 
 mod access_log;
 mod admin;
